@@ -1,0 +1,101 @@
+"""The engine: per-instance hyperparameters, sharding, resume after kill -9."""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from toymodels import engine
+from toymodels.experiments import grokking
+from toymodels.reproduce import resolve, train_run
+from toymodels.store import RunStore, load_run
+
+TINY = ("p=11", "d_model=16", "n_heads=2", "d_head=8", "d_mlp=32", "frac_train=0.5",
+        "steps=60", "eval_every=10", "checkpoint_every=20")
+
+
+def _train(sets, devices=None, n_seeds=1):
+    exp, cfg, spec = resolve("grokking", "quick", n_seeds, TINY + tuple(sets))
+    insts = spec["instances"]
+    keys = jax.vmap(jax.random.PRNGKey)(np.array([i["seed"] for i in insts]))
+    hp = {k: np.array([i[k] for i in insts], np.float32) for k in insts[0] if k != "seed"}
+    state, metrics = engine.train(exp.task(cfg), keys, hp, exp.make_data(cfg, insts), exp.schedule(cfg),
+                                  progress=False, devices=devices)
+    return insts, state, metrics
+
+
+def _close(a, b, rtol=1e-5, atol=1e-6):
+    jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol), a, b)
+
+
+def test_each_instance_equals_a_single_run_of_its_own_config():
+    sweep = ("lr=1e-3,3e-3", "weight_decay=0.1,1.0", "frac_train=0.4,0.7")
+    insts, state, metrics = _train(sweep, n_seeds=2)
+    assert len(insts) == 16
+    finals = [jax.tree_util.tree_map(lambda x: x[i], state["params"]) for i in range(len(insts))]
+    # the hyperparameters really differ: no two instances end with the same weights
+    assert len({float(np.asarray(f["W_U"]).sum()) for f in finals}) == len(insts)
+    for i in (0, 5, 10, 15):
+        inst = insts[i]
+        single = tuple(f"{k}={v}" for k, v in inst.items())
+        _, s1, m1 = _train(single)
+        _close(finals[i], jax.tree_util.tree_map(lambda x: x[0], s1["params"]))
+        np.testing.assert_allclose(metrics["test_loss"][:, i], m1["test_loss"][:, 0], rtol=1e-4, atol=1e-6)
+
+
+def test_sharded_over_four_devices_equals_unsharded():
+    assert len(jax.devices()) == 4
+    _, sharded, m_sh = _train((), n_seeds=4)
+    assert len(sharded["params"]["W_E"].sharding.device_set) == 4
+    _, single, m_1 = _train((), n_seeds=4, devices=jax.devices()[:1])
+    assert len(single["params"]["W_E"].sharding.device_set) == 1
+    _close(sharded["params"], single["params"])
+    np.testing.assert_allclose(m_sh["train_loss"], m_1["train_loss"], rtol=1e-5)
+
+
+def test_schedule_checkpoints_fall_on_chunk_boundaries():
+    s = engine.Schedule.make(1000, 30, checkpoint_every=100, log_checkpoints=10)
+    assert all(c % 30 == 0 or c == 1000 for c in s.checkpoint_steps)
+    assert 1000 in s.checkpoint_steps and max(s.checkpoint_steps) == 1000
+
+
+CHILD = """
+import sys
+import jax
+jax.config.update("jax_num_cpu_devices", 4)  # the same devices as this test process, so the same numerics
+from toymodels.reproduce import resolve, train_run
+exp, cfg, spec = resolve("grokking", "quick", 2, tuple(sys.argv[2:]))
+train_run(exp, cfg, spec, sys.argv[1], progress=False)
+"""
+
+
+def test_kill_9_then_rerun_resumes_to_identical_params(tmp_path):
+    sets = TINY[:-3] + ("steps=3000", "eval_every=10", "checkpoint_every=50")
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(killed), *sets], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any((killed / "resume").glob("[1-9]*")):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = RunStore(killed)
+    on_disk = store.checkpoint_steps()
+    assert 0 < max(on_disk) < 3000, "the kill should land mid-run"
+    exp, cfg, spec = resolve("grokking", "quick", 2, sets)
+    train_run(exp, cfg, spec, killed, progress=False)
+    train_run(exp, cfg, spec, tmp_path / "straight", progress=False)
+    resumed, straight = load_run(killed), load_run(tmp_path / "straight")
+    assert resumed.steps == straight.steps
+    _close(resumed.final_params(), straight.final_params(), rtol=0, atol=0)
+    np.testing.assert_array_equal(resumed.metrics["step"], straight.metrics["step"])
+    np.testing.assert_array_equal(resumed.metrics["test_loss"], straight.metrics["test_loss"])

@@ -1,0 +1,1 @@
+"""toymodels: toy models for mechanistic interpretability on JAX."""

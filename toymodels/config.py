@@ -1,0 +1,72 @@
+"""Config overrides from the command line, and the instance grid (seeds x swept hyperparameters).
+
+`--set key=value` replaces a field of the experiment's frozen config dataclass. A comma list,
+`--set lr=1e-3,3e-3`, on a key the experiment can vary per instance turns it into a sweep axis:
+every combination of the swept values trains, once per seed, in the same compiled program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any
+
+from toymodels.errors import ConfigError
+
+
+def _coerce(key: str, text: str, like: Any) -> Any:
+    try:
+        if isinstance(like, bool):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(like, int):
+            value = float(text)
+            if not value.is_integer():
+                raise ValueError
+            return int(value)
+        if isinstance(like, float):
+            return float(text)
+        return text
+    except ValueError:
+        raise ConfigError(f"--set {key}={text}: expected {type(like).__name__}") from None
+
+
+def apply_overrides(cfg: Any, sets: list[str], sweepable: tuple[str, ...]) -> tuple[Any, dict[str, list]]:
+    """Returns (config with single values replaced, {key: [values]} for swept keys)."""
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    changes: dict[str, Any] = {}
+    sweep: dict[str, list] = {}
+    for item in sets:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not text.strip():
+            raise ConfigError(f"--set expects key=value (got {item!r})")
+        if key not in fields:
+            raise ConfigError(f"unknown config key {key!r}; known keys: {', '.join(sorted(fields))}")
+        values = [_coerce(key, t.strip(), getattr(cfg, key)) for t in text.split(",")]
+        if len(values) == 1:
+            changes[key] = values[0]
+            sweep.pop(key, None)
+        elif key in sweepable:
+            sweep[key] = values
+        else:
+            raise ConfigError(f"{key} cannot be swept within one run (it changes array shapes); "
+                              f"sweepable keys: {', '.join(sweepable)}")
+    cfg = dataclasses.replace(cfg, **changes)
+    cfg.validate()
+    for key, values in sweep.items():
+        for v in values:
+            dataclasses.replace(cfg, **{key: v}).validate()
+    return cfg, sweep
+
+
+def instances(cfg: Any, sweep: dict[str, list], sweepable: tuple[str, ...]) -> list[dict]:
+    """One dict of per-instance hyperparameters (with its seed) per model to train:
+    the product of swept values, each for seeds seed, seed+1, ..., seed+seeds-1."""
+    keys = [k for k in sweepable if k != "seed"]
+    grid = itertools.product(*[sweep.get(k, [getattr(cfg, k)]) for k in keys])
+    seeds = sweep.get("seed", list(range(cfg.seed, cfg.seed + cfg.seeds)))
+    return [{**dict(zip(keys, combo)), "seed": s} for combo in grid for s in seeds]

@@ -1,0 +1,175 @@
+"""One engine for every toy model: N instances (seeds x hyperparameters) train as one compiled
+program, vmapped over instances, `lax.scan` over steps, the instance axis sharded over every
+device. The engine knows nothing of any task beyond the four functions of `Task`, and nothing
+of files beyond the `Store` it is handed."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+Params = Any
+Data = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """What the engine needs to know of a toy model, for ONE instance; the engine vmaps.
+
+    init_params(key) -> params
+    loss(params, data) -> scalar            differentiated w.r.t. params
+    metrics(params, data) -> {name: scalar} evaluated in the compiled loop every eval_every steps
+    optimizer(hp) -> optax transform        hp: the instance's hyperparameters (traced scalars)
+    """
+
+    init_params: Callable[[jax.Array], Params]
+    loss: Callable[[Params, Data], jax.Array]
+    metrics: Callable[[Params, Data], dict[str, jax.Array]]
+    optimizer: Callable[[dict], optax.GradientTransformation]
+
+
+class Store(Protocol):
+    """Where the engine puts what it produces (see toymodels.store.RunStore)."""
+
+    def restore_state(self, like: Any) -> tuple[int, Any, dict[str, np.ndarray]] | None: ...
+    def save(self, step: int, state: Any, metrics: dict[str, np.ndarray], keep_params: bool) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    steps: int
+    eval_every: int
+    checkpoint_steps: frozenset[int]
+
+    @staticmethod
+    def make(steps: int, eval_every: int, checkpoint_every: int | None = None, log_checkpoints: int = 0) -> "Schedule":
+        """Checkpoints every `checkpoint_every` steps and/or at `log_checkpoints` log-spaced steps,
+        always at the last step; all rounded up to multiples of eval_every (chunk boundaries)."""
+        ckpts = {steps}
+        if checkpoint_every:
+            ckpts |= set(range(0, steps + 1, checkpoint_every))
+        if log_checkpoints:
+            ckpts |= {int(s) for s in np.geomspace(1, steps, log_checkpoints)}
+        ckpts = {min(steps, math.ceil(s / eval_every) * eval_every) for s in ckpts}
+        return Schedule(steps, eval_every, frozenset(ckpts))
+
+
+def instance_sharding(n_instances: int, devices: list | None = None) -> NamedSharding:
+    """Shard the leading (instance) axis over the largest number of devices that divides it."""
+    devices = list(devices if devices is not None else jax.devices())
+    n_dev = max(d for d in range(1, len(devices) + 1) if n_instances % d == 0)
+    mesh = Mesh(np.array(devices[:n_dev]), ("instances",))
+    return NamedSharding(mesh, PartitionSpec("instances"))
+
+
+def _place(tree, sharding: NamedSharding):
+    return jax.device_put(tree, sharding)
+
+
+def init_state(task: Task, keys: jax.Array, hp: dict) -> dict:
+    """Per-instance params and optimizer state, vmapped: {"params", "opt_state"}."""
+
+    def one(key, hp_i):
+        params = task.init_params(key)
+        return {"params": params, "opt_state": task.optimizer(hp_i).init(params)}
+
+    return jax.jit(jax.vmap(one))(keys, hp)
+
+
+def make_chunk(task: Task, n_steps: int) -> Callable:
+    """A compiled function (state, hp, data) -> (state, metrics) that trains every instance
+    n_steps and then evaluates its metrics."""
+
+    def one(state, hp_i, data_i):
+        tx = task.optimizer(hp_i)
+
+        def step(s, _):
+            grads = jax.grad(task.loss)(s["params"], data_i)
+            updates, opt_state = tx.update(grads, s["opt_state"], s["params"])
+            return {"params": optax.apply_updates(s["params"], updates), "opt_state": opt_state}, None
+
+        state, _ = jax.lax.scan(step, state, None, length=n_steps)
+        return state, task.metrics(state["params"], data_i)
+
+    return jax.jit(jax.vmap(one), donate_argnums=0)
+
+
+def evaluate(task: Task, params, data) -> dict:
+    return jax.jit(jax.vmap(task.metrics))(params, data)
+
+
+def train(
+    task: Task,
+    keys: jax.Array,
+    hp: dict,
+    data: Data,
+    schedule: Schedule,
+    store: Store | None = None,
+    progress: bool = True,
+    devices: list | None = None,
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Train len(keys) instances. Returns the final state and the metrics history
+    {"step": (T,), name: (T, N)}. With a store, resumes from its last saved state and saves
+    at every checkpoint step; the result is the same as an uninterrupted run's."""
+    n = keys.shape[0]
+    sharding = instance_sharding(n, devices)
+    keys, hp, data = _place((keys, hp, data), sharding)
+    state = init_state(task, keys, hp)
+    history: dict[str, list] = {}
+    start = 0
+    restored = store.restore_state(state) if store is not None else None
+    if restored is not None:
+        start, state, past = restored
+        history = {k: list(v) for k, v in past.items()}
+    state = _place(state, sharding)
+    if start == 0 and not history:
+        _append(history, 0, evaluate(task, state["params"], data))
+        if store is not None and 0 in schedule.checkpoint_steps:
+            store.save(0, state, _stack(history), keep_params=True)
+
+    chunks: dict[int, Callable] = {}
+    bar = _progress_bar(schedule.steps, start, n, enabled=progress)
+    step = start
+    while step < schedule.steps:
+        length = min(schedule.eval_every, schedule.steps - step)
+        if length not in chunks:
+            chunks[length] = make_chunk(task, length)
+        state, m = chunks[length](state, hp, data)
+        step += length
+        _append(history, step, m)
+        bar.update(length)
+        bar.set_postfix_str(_summary(m), refresh=False)
+        if store is not None and step in schedule.checkpoint_steps:
+            store.save(step, state, _stack(history), keep_params=True)
+    bar.close()
+    return state, _stack(history)
+
+
+def _append(history: dict, step: int, metrics: dict) -> None:
+    history.setdefault("step", []).append(step)
+    for k, v in metrics.items():
+        history.setdefault(k, []).append(np.asarray(v))
+
+
+def _stack(history: dict) -> dict[str, np.ndarray]:
+    return {k: np.stack([np.asarray(x) for x in v]) for k, v in history.items()}
+
+
+def _summary(m: dict) -> str:
+    shown = [k for k in ("train_loss", "test_loss", "test_acc") if k in m]
+    return " ".join(f"{k}={float(np.median(np.asarray(m[k]))):.3g}" for k in shown)
+
+
+def _progress_bar(total: int, start: int, n: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, disable=not enabled, unit="step", dynamic_ncols=True,
+                desc=f"training {n} instance{'s' * (n != 1)}", mininterval=0.5)

@@ -1,0 +1,13 @@
+"""Errors a user can cause and fix. The CLI prints them as one line and exits non-zero."""
+
+
+class ToymodelsError(Exception):
+    """Base for every error caused by input (flags, config values, run directories)."""
+
+
+class ConfigError(ToymodelsError):
+    """An impossible or unknown configuration value."""
+
+
+class RunDirError(ToymodelsError):
+    """A run directory that is corrupt or belongs to a different configuration."""

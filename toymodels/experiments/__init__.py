@@ -1,0 +1,16 @@
+"""Reproducible experiments: one module per paper, each with presets, a task, analyses,
+figures and claims. `toymodels list` shows them."""
+
+import importlib
+
+from toymodels.errors import ConfigError
+
+EXPERIMENTS = {
+    "grokking": "Nanda et al. 2023: a 1-layer transformer groks (a + b) mod p; Fourier circuit and progress measures",
+}
+
+
+def get(name: str):
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    return importlib.import_module(f"toymodels.experiments.{name}")
