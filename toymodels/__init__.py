@@ -1,1 +1,13 @@
-"""toymodels: toy models for mechanistic interpretability on JAX."""
+"""toymodels: toy models for mechanistic interpretability (grokking, superposition,
+memorisation, universality), trained under jit and vmap over seeds on JAX.
+
+    import toymodels
+    report = toymodels.reproduce("grokking", preset="quick", seeds=4, out="runs/g")
+    run = toymodels.load_run("runs/g")   # config, metrics, params of every checkpoint and instance
+"""
+
+from toymodels.errors import ConfigError, RunDirError, ToymodelsError
+from toymodels.pipeline import reproduce
+from toymodels.store import Run, load_run
+
+__all__ = ["ConfigError", "Run", "RunDirError", "ToymodelsError", "load_run", "reproduce"]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pathlib import Path
+
 from toymodels import experiments
 from toymodels.errors import ToymodelsError
+from toymodels.pipeline import reproduce
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,10 +58,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list()
             return 0
-        from pathlib import Path
-
-        from toymodels.reproduce import reproduce
-
         out = args.out or str(Path("figures") / args.experiment / args.preset)
         report = reproduce(args.experiment, args.preset, args.seeds, out, tuple(args.sets), progress=not args.no_progress)
         _print_report(report, out)

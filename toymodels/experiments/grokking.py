@@ -17,7 +17,7 @@ from toymodels.tasks.modular_addition import Config
 
 PRESETS = {
     # Smaller p and a larger train fraction: groks in minutes on a 2-core CPU, same three phases.
-    "quick": Config(p=53, frac_train=0.4, steps=6000, eval_every=20, checkpoint_every=100),
+    "quick": Config(p=53, frac_train=0.4, steps=7000, eval_every=20, checkpoint_every=100),
     # The mainline run of the paper (REFERENCE section 1).
     "paper": Config(p=113, frac_train=0.3, steps=40_000, eval_every=100, checkpoint_every=250),
 }
@@ -37,7 +37,7 @@ make_data = ma.make_data
 
 
 def schedule(cfg: Config) -> engine.Schedule:
-    return engine.Schedule.make(cfg.steps, cfg.eval_every, cfg.checkpoint_every)
+    return engine.Schedule.make(cfg.steps, cfg.eval_every, cfg.checkpoint_every, cfg.log_checkpoints)
 
 
 def figures(run, results, out):

@@ -52,6 +52,7 @@ class Config:
     steps: int = 40_000
     eval_every: int = 100
     checkpoint_every: int = 200
+    log_checkpoints: int = 0  # extra checkpoints at this many log-spaced steps (dense early on)
     seed: int = 0
     seeds: int = 1
 
@@ -65,8 +66,9 @@ class Config:
         for name in ("d_model", "n_heads", "d_head", "d_mlp", "steps", "eval_every", "checkpoint_every", "seeds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer (got {getattr(self, name)})")
-        if self.warmup_steps < 0:
-            raise ConfigError(f"warmup_steps must be >= 0 (got {self.warmup_steps})")
+        for name in ("warmup_steps", "log_checkpoints"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 (got {getattr(self, name)})")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ConfigError(f"need lr > 0 and weight_decay >= 0 (got lr={self.lr}, weight_decay={self.weight_decay})")
 

@@ -1,4 +1,4 @@
-"""`reproduce(name, preset)`: the flow every experiment shares, from config to report.
+"""The flow every experiment shares, from config to report: `reproduce(name, preset)`.
 
 config (preset + overrides) -> instances -> run directory -> engine.train (resuming whatever
 is on disk) -> analyses -> figures -> report.json, written last."""

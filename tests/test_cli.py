@@ -1,0 +1,108 @@
+"""The command line as a user meets it: bad input gets one line and a non-zero exit, nothing on
+disk is lost, and a finished run reloads in one line."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toymodels import load_run
+from toymodels.cli import main
+
+ROOT = Path(__file__).parents[1]
+TINY = ["--set", "p=11", "--set", "d_model=16", "--set", "n_heads=2", "--set", "d_head=8", "--set", "d_mlp=32",
+        "--set", "steps=40", "--set", "eval_every=10", "--set", "checkpoint_every=20", "--no-progress"]
+
+
+def _cli(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "toymodels.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+def _tree_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["reproduce", "nosuch"], "unknown experiment 'nosuch'"),
+    (["reproduce", "grokking", "--seeds", "0"], "--seeds must be a positive integer"),
+    (["reproduce", "grokking", "--seeds", "abc"], "invalid int value: 'abc'"),
+    (["reproduce", "grokking", "--set", "frac_train=1.5"], "frac_train must lie in (0, 1]"),
+    (["reproduce", "grokking", "--set", "frac_train=0"], "frac_train must lie in (0, 1]"),
+    (["reproduce", "grokking", "--set", "p=1"], "p must be an odd prime"),
+    (["reproduce", "grokking", "--set", "p=12"], "p must be an odd prime"),
+    (["reproduce", "grokking", "--set", "nosuch=3"], "unknown config key 'nosuch'"),
+    (["reproduce", "grokking", "--set", "steps=ten"], "--set steps=ten: expected int"),
+    (["reproduce", "grokking", "--set", "p=53,59"], "p cannot be swept"),
+    (["reproduce", "grokking", "--preset", "huge"], "unknown preset 'huge'"),
+])
+def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    try:
+        code = main([*args, "--out", str(out)])
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err
+    assert err.strip().splitlines()[-1].startswith(("toymodels: error:", "toymodels reproduce: error:"))
+    assert not out.exists()
+
+
+def test_a_real_process_gets_one_line_and_no_traceback(tmp_path):
+    r = _cli("reproduce", "grokking", "--set", "frac_train=1.5", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and r.stderr.strip() == "toymodels: error: frac_train must lie in (0, 1] (got 1.5)"
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_holding_another_run_is_refused_and_left_intact(tmp_path):
+    out = tmp_path / "run"
+    assert main(["reproduce", "grokking", "--out", str(out), *TINY]) == 0
+    before = _tree_digest(out)
+    r = _cli("reproduce", "grokking", "--out", str(out), *TINY, "--set", "lr=3e-3")
+    assert r.returncode == 2 and "different config (config.lr" in r.stderr and "Traceback" not in r.stderr
+    assert _tree_digest(out) == before
+
+
+def test_corrupt_run_directory_is_one_line(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{ not json")
+    r = _cli("reproduce", "grokking", "--out", str(out), *TINY)
+    assert r.returncode == 2 and "corrupt" in r.stderr and "Traceback" not in r.stderr
+    assert (out / "config.json").read_text() == "{ not json"
+
+
+def test_a_directory_of_other_files_is_not_touched(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    r = _cli("reproduce", "grokking", "--out", str(tmp_path), *TINY)
+    assert r.returncode == 2 and "not an empty run directory" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_finished_run_reloads_in_one_line_and_rerun_is_idempotent(tmp_path):
+    out = tmp_path / "run"
+    assert main(["reproduce", "grokking", "--out", str(out), "--seeds", "2", *TINY]) == 0
+    run = load_run(out)
+    assert run.complete and run.steps == [0, 20, 40]
+    assert run.params["W_E"].shape == (3, 2, 12, 16)  # (checkpoints, instances, p+1, d_model)
+    assert run.metrics["test_loss"].shape == (5, 2)
+    assert {c["id"] for c in run.report["claims"]} >= {"grokking_delay", "restricted_loss_falls_first", "cleanup"}
+    assert all((out / f).stat().st_size > 0 for f in run.report["figures"])
+    params_before = run.final_params()["W_U"].copy()
+    assert main(["reproduce", "grokking", "--out", str(out), "--seeds", "2", *TINY]) == 0
+    assert (load_run(out).final_params()["W_U"] == params_before).all()
+
+
+def test_help_and_list():
+    r = _cli("--help")
+    assert r.returncode == 0 and "reproduce" in r.stdout and "grokking" in r.stdout
+    r = _cli("list")
+    assert r.returncode == 0 and "grokking" in r.stdout and "quick" in r.stdout and "paper" in r.stdout
