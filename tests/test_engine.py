@@ -14,7 +14,7 @@ import pytest
 
 from toymodels import engine
 from toymodels.experiments import grokking
-from toymodels.reproduce import resolve, train_run
+from toymodels.pipeline import resolve, train_run
 from toymodels.store import RunStore, load_run
 
 TINY = ("p=11", "d_model=16", "n_heads=2", "d_head=8", "d_mlp=32", "frac_train=0.5",
@@ -70,7 +70,7 @@ CHILD = """
 import sys
 import jax
 jax.config.update("jax_num_cpu_devices", 4)  # the same devices as this test process, so the same numerics
-from toymodels.reproduce import resolve, train_run
+from toymodels.pipeline import resolve, train_run
 exp, cfg, spec = resolve("grokking", "quick", 2, tuple(sys.argv[2:]))
 train_run(exp, cfg, spec, sys.argv[1], progress=False)
 """

@@ -41,7 +41,9 @@ def schedule(cfg: Config) -> engine.Schedule:
 
 
 def figures(run, results, out):
-    return []
+    from toymodels.plots.grokking import make_figures
+
+    return make_figures(run, results, out)
 
 
 def claims(run, results):
