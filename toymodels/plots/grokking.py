@@ -120,7 +120,7 @@ def attention(run, results):
         im = heatmap(ax, att[h], f"head {h}", vmin=0, vmax=1, colorbar=False)
         ax.set(xlabel="b", ylabel="a")
     fig.colorbar(im, ax=list(axes), fraction=0.02, pad=0.02, label="attention weight to a")
-    fig.suptitle("Attention from the '=' token to token a (the rest goes to b), instance 0", y=1.02)
+    fig.suptitle("Attention from the '=' token to token a (the rest to b and '='), instance 0", y=1.02)
     return fig
 
 

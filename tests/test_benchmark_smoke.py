@@ -1,0 +1,58 @@
+"""benchmarks/grokking.py --quick runs and writes a complete JSON (no timing assertions)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _positive(x) -> bool:
+    return isinstance(x, (int, float)) and x > 0
+
+
+def test_grokking_benchmark_quick(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("XLA_FLAGS", None)  # one plain device, whatever the test session configured
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "grokking.py"), "--quick", "--repeats", "2",
+                           "--out", str(out)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ms/step" in proc.stderr  # the human summary
+    r = json.loads(out.read_text())
+
+    for key in ("platform", "device_kind", "jax_version", "n_devices", "repeats", "config"):
+        assert key in r
+    assert r["mode"] == "quick" and r["n_devices"] >= 1
+
+    peak = r["matmul_peak"]
+    assert _positive(peak["gflops"]["median"]) and len(peak["gflops"]["repeats"]) == 2
+
+    step = r["train_step"]
+    for key in ("ms_per_step", "ms_per_step_incl_metrics"):
+        assert _positive(step[key])
+    assert _positive(step["chunk_ms"]["median"]) and len(step["chunk_ms"]["repeats"]) == 2
+    assert _positive(step["metrics_eval_ms"]["median"])
+
+    f = r["flops"]
+    for key in ("useful_gflops_per_step_standard_model", "full_model_gflops_per_step_analytic",
+                "useful_gflops_per_s_standard_model", "useful_fraction_of_matmul_peak_standard_model"):
+        assert _positive(f[key]), key
+    if f["xla_gflops_per_step"] is not None:  # cost analysis is backend-dependent
+        assert _positive(f["xla_gflops_per_step"]) and _positive(f["xla_fraction_of_matmul_peak"])
+
+    assert set(r["seeds_scaling"]) == {"1", "8", "64"}
+    for n, v in r["seeds_scaling"].items():
+        assert v["seeds"] == int(n)
+        for key in ("ms_per_step", "steps_per_s", "instance_steps_per_s"):
+            assert _positive(v[key]), (n, key)
+
+    fv = r["fast_vs_full_forward"]
+    for key in ("fast_ms_per_step", "full_ms_per_step", "full_over_fast"):
+        assert _positive(fv[key]), key
+
+    vs = r["vs_pytorch_reference"]
+    assert vs["quoted_anchor_ms_per_step"] == 980.0 and _positive(vs["speedup_vs_quoted_anchor"])
+    assert vs["measured"] is None and vs["skipped_reason"]
