@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from typing import Any, Callable, Protocol
 
 import jax
@@ -40,7 +39,7 @@ class Store(Protocol):
     """Where the engine puts what it produces (see toymodels.store.RunStore)."""
 
     def restore_state(self, like: Any) -> tuple[int, Any, dict[str, np.ndarray]] | None: ...
-    def save(self, step: int, state: Any, metrics: dict[str, np.ndarray], keep_params: bool) -> None: ...
+    def save(self, step: int, state: Any, metrics: dict[str, np.ndarray]) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +67,6 @@ def instance_sharding(n_instances: int, devices: list | None = None) -> NamedSha
     n_dev = max(d for d in range(1, len(devices) + 1) if n_instances % d == 0)
     mesh = Mesh(np.array(devices[:n_dev]), ("instances",))
     return NamedSharding(mesh, PartitionSpec("instances"))
-
-
-def _place(tree, sharding: NamedSharding):
-    return jax.device_put(tree, sharding)
 
 
 def init_state(task: Task, keys: jax.Array, hp: dict) -> dict:
@@ -121,7 +116,7 @@ def train(
     at every checkpoint step; the result is the same as an uninterrupted run's."""
     n = keys.shape[0]
     sharding = instance_sharding(n, devices)
-    keys, hp, data = _place((keys, hp, data), sharding)
+    keys, hp, data = jax.device_put((keys, hp, data), sharding)
     state = init_state(task, keys, hp)
     history: dict[str, list] = {}
     start = 0
@@ -129,11 +124,11 @@ def train(
     if restored is not None:
         start, state, past = restored
         history = {k: list(v) for k, v in past.items()}
-    state = _place(state, sharding)
+    state = jax.device_put(state, sharding)
     if start == 0 and not history:
         _append(history, 0, evaluate(task, state["params"], data))
         if store is not None and 0 in schedule.checkpoint_steps:
-            store.save(0, state, _stack(history), keep_params=True)
+            store.save(0, state, _stack(history))
 
     chunks: dict[int, Callable] = {}
     bar = _progress_bar(schedule.steps, start, n, enabled=progress)
@@ -148,7 +143,7 @@ def train(
         bar.update(length)
         bar.set_postfix_str(_summary(m), refresh=False)
         if store is not None and step in schedule.checkpoint_steps:
-            store.save(step, state, _stack(history), keep_params=True)
+            store.save(step, state, _stack(history))
     bar.close()
     return state, _stack(history)
 

@@ -105,16 +105,15 @@ class RunStore:
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
         return ocp.CheckpointManager((self.path / sub).absolute(), options=options)
 
-    def save(self, step: int, state: Any, metrics: dict[str, np.ndarray], keep_params: bool = True) -> None:
+    def save(self, step: int, state: Any, metrics: dict[str, np.ndarray]) -> None:
         """Metrics, then params to checkpoints/<step>, then the full state to resume/<step> (only
         the last is kept). A kill between the writes leaves metrics that reach at least the
         resume step; `restore_state` truncates them to it."""
         ocp = _ocp()
         atomic_write_bytes(self.path / METRICS, _npz_bytes(metrics))
-        if keep_params:
-            with self._manager("checkpoints", None) as m:
-                if step not in m.all_steps():
-                    m.save(step, args=ocp.args.StandardSave(state["params"]))
+        with self._manager("checkpoints", None) as m:
+            if step not in m.all_steps():
+                m.save(step, args=ocp.args.StandardSave(state["params"]))
         with self._manager("resume", 1) as m:
             if step not in m.all_steps():
                 m.save(step, args=ocp.args.StandardSave(state))
