@@ -46,7 +46,9 @@ def test_each_instance_equals_a_single_run_of_its_own_config():
         inst = insts[i]
         single = tuple(f"{k}={v}" for k, v in inst.items())
         _, s1, m1 = _train(single)
-        _close(finals[i], jax.tree_util.tree_map(lambda x: x[0], s1["params"]))
+        # float32 tolerance: batching 16 instances vectorises differently from 1, so the same
+        # arithmetic rounds differently in the last bits and 60 Adam steps amplify it a little
+        _close(finals[i], jax.tree_util.tree_map(lambda x: x[0], s1["params"]), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(metrics["test_loss"][:, i], m1["test_loss"][:, 0], rtol=1e-4, atol=1e-6)
 
 
