@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import toymodels
 from toymodels import load_run
 from toymodels.cli import main
 
@@ -78,6 +79,17 @@ def test_corrupt_run_directory_is_one_line(tmp_path):
     r = _cli("reproduce", "grokking", "--out", str(out), *TINY)
     assert r.returncode == 2 and "corrupt" in r.stderr and "Traceback" not in r.stderr
     assert (out / "config.json").read_text() == "{ not json"
+
+
+def test_corrupt_metrics_or_checkpoint_is_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["reproduce", "grokking", "--out", str(out), *TINY]) == 0
+    metrics = out / "metrics.npz"
+    metrics.write_bytes(metrics.read_bytes()[:100])
+    assert main(["reproduce", "grokking", "--out", str(out), *TINY]) == 2
+    assert "metrics.npz is unreadable or corrupt" in capsys.readouterr().err
+    with pytest.raises(toymodels.RunDirError, match="corrupt"):
+        load_run(out)
 
 
 def test_a_directory_of_other_files_is_not_touched(tmp_path):

@@ -140,8 +140,8 @@ class RunStore:
         try:
             with np.load(self.path / METRICS) as f:
                 return {k: f[k] for k in f.files}
-        except (OSError, ValueError) as e:
-            raise RunDirError(f"{self.path / METRICS} is unreadable or corrupt ({type(e).__name__})") from None
+        except Exception as e:  # numpy raises OSError, ValueError, BadZipFile, EOFError, ...
+            raise RunDirError(f"{self.path / METRICS} is unreadable or corrupt ({type(e).__name__}); corrupt run directory") from None
 
     def checkpoint_steps(self) -> list[int]:
         if not (self.path / "checkpoints").exists():
