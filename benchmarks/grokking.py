@@ -16,7 +16,7 @@ Measures (medians over --repeats, after a warm-up/compile call, block_until_read
     reference-minimal formulation; each as a fraction of the measured matmul peak;
  4. speed-up vs the PyTorch reference: against the 980 ms/step anchor quoted in REFERENCE.md
     section 5 (not measured here), and, when a Python with torch is available (default
-    /tmp/torchvenv/bin/python), against a minimal re-implementation of the same full-batch step
+    $TOYMODELS_TORCH_PYTHON), against a minimal re-implementation of the same full-batch step
     measured in a subprocess right after the JAX measurements;
  5. steps/s and instance-steps/s for 1, 8 and 64 seeds trained at once (vmapped instances);
  6. the `last_logits` training forward vs `run_with_cache(...)[0][:, -1]`, both differentiated
@@ -49,7 +49,6 @@ from toymodels.pipeline import resolve  # noqa: E402
 from toymodels.tasks import modular_addition as ma  # noqa: E402
 
 TORCH_ANCHOR_MS = 980.0  # REFERENCE.md section 5: reference PyTorch code, 2-core CPU, per step
-DEFAULT_TORCH_PYTHON = "/tmp/torchvenv/bin/python"
 SEED_COUNTS = (1, 8, 64)
 
 # Tiny model for --quick (same shape of program, seconds to compile and run).
@@ -515,8 +514,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median reported)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, a smoke test in seconds; numbers meaningless")
     ap.add_argument("--chunk-steps", type=int, default=0, help="override the steps per timed chunk (1 seed)")
-    ap.add_argument("--torch-python", default=os.environ.get("TOYMODELS_TORCH_PYTHON", DEFAULT_TORCH_PYTHON),
-                    help="a Python with torch for the measured PyTorch comparison (CPU only)")
+    ap.add_argument("--torch-python", default=os.environ.get("TOYMODELS_TORCH_PYTHON"),
+                    help="a Python with torch (e.g. a venv's bin/python) for the measured PyTorch comparison, CPU only; "
+                         "default $TOYMODELS_TORCH_PYTHON, else skipped")
     ap.add_argument("--no-torch", action="store_true", help="skip the measured PyTorch comparison")
     ap.add_argument("--silent", action="store_true", help="no progress or summary on stderr")
     args = ap.parse_args(argv)
