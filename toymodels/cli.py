@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from pathlib import Path
@@ -39,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
 def _list() -> None:
     for name, text in experiments.EXPERIMENTS.items():
         exp = experiments.get(name)
-        print(f"{name:<12} presets: {', '.join(exp.PRESETS):<14} {text}")
+        keys = [f.name for f in dataclasses.fields(next(iter(exp.PRESETS.values())))]
+        print(f"{name}: {text}")
+        print(f"  presets: {', '.join(exp.PRESETS)}")
+        print(f"  --set keys: {', '.join(keys)}")
+        print(f"  sweepable (comma lists): {', '.join(exp.SWEEPABLE)}")
 
 
 def _print_report(report: dict, out: str) -> None:
