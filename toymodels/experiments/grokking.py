@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import jax
@@ -47,10 +46,6 @@ def figures(run, results, out):
     return make_figures(run, results, out)
 
 
-def claims(run, results):
-    return []
-
-
 # ---------------------------------------------------------------------------------------------
 # Analyses of a finished run: key frequencies from the final model, progress measures at every
 # checkpoint (vmapped over instances, mapped over checkpoints to bound memory).
@@ -90,7 +85,7 @@ def _final_analyses(params):
             "embed_freq_norms": G.fourier_norms_embed(prm, per_frequency=True),
             "attention_to_a": G.attention_from_eq(prm),
             "logit_fourier_norms": jnp.sqrt(jnp.sum(fourier_transform_2d(centred, prm["W_E"].shape[0] - 1) ** 2, axis=-1)),
-            "mlp_acts": acts,
+            "mlp_acts": acts,  # (p, p, d_mlp)
         }
     return jax.vmap(one)(params)
 
@@ -99,7 +94,9 @@ def analyse(run) -> dict:
     """Everything the figures and claims need, as numpy arrays with a leading instance axis."""
     cfg = Config(**run.config)
     p = cfg.p
-    final = jax.tree_util.tree_map(np.asarray, _final_analyses(run.final_params()))
+    final = _final_analyses(run.final_params())
+    final["mlp_acts"] = final["mlp_acts"][:1]  # only instance 0's are plotted; all would be N*p^2*d_mlp
+    final = jax.tree_util.tree_map(np.asarray, final)
     key_freqs = [G.key_frequencies(c, p) for c in final["neuron_cluster"]]
     key_mask = np.stack([np.asarray(G.freq_mask(k, p)) > 0 if k else np.zeros(p // 2, bool) for k in key_freqs])
     is_train = ma.make_data(cfg, run.instances)["is_train"]
