@@ -92,6 +92,16 @@ def test_corrupt_metrics_or_checkpoint_is_one_line(tmp_path, capsys):
         load_run(out)
 
 
+def test_out_that_is_a_file_or_cannot_be_created_is_one_line(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    assert main(["reproduce", "grokking", "--out", str(a_file), *TINY]) == 2
+    assert "is a file, not a run directory" in capsys.readouterr().err
+    assert a_file.read_text() == "mine"
+    assert main(["reproduce", "grokking", "--out", str(a_file / "run"), *TINY]) == 2
+    assert "cannot create the run directory" in capsys.readouterr().err
+
+
 def test_a_directory_of_other_files_is_not_touched(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     r = _cli("reproduce", "grokking", "--out", str(tmp_path), *TINY)

@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except ToymodelsError as e:
         print(f"toymodels: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # disk full, permissions, ...: the message names the file
+        print(f"toymodels: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ntoymodels: interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
         return 130

@@ -83,6 +83,8 @@ class RunStore:
     def open(cls, path: str | Path, spec: dict) -> "RunStore":
         store = cls(Path(path))
         cfg_path = store.path / CONFIG
+        if store.path.exists() and not store.path.is_dir():
+            raise RunDirError(f"{store.path} is a file, not a run directory; pass another --out")
         if cfg_path.exists():
             on_disk = read_json(cfg_path)
             if on_disk != json.loads(json.dumps(spec, default=_json_default)):
@@ -93,7 +95,10 @@ class RunStore:
                 raise RunDirError(f"{store.path} holds run files but no {CONFIG}: corrupt run directory; pass another --out")
             raise RunDirError(f"{store.path} exists and is not an empty run directory; pass another --out")
         else:
-            atomic_write_json(cfg_path, spec)
+            try:
+                atomic_write_json(cfg_path, spec)
+            except OSError as e:
+                raise RunDirError(f"cannot create the run directory {store.path}: {e.strerror}") from None
         return store
 
     @property
