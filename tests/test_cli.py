@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import toymodels
+import toymodels.cli
 from toymodels import load_run
 from toymodels.cli import main
 
@@ -40,6 +41,8 @@ def _tree_digest(path: Path) -> str:
     (["reproduce", "grokking", "--set", "frac_train=0"], "frac_train must lie in (0, 1]"),
     (["reproduce", "grokking", "--set", "p=1"], "p must be an odd prime"),
     (["reproduce", "grokking", "--set", "p=12"], "p must be an odd prime"),
+    (["reproduce", "grokking", "--set", "p=1009"], "p=1009 is too large"),
+    (["reproduce", "grokking", "--set", "lr=-1"], "need lr > 0"),
     (["reproduce", "grokking", "--set", "nosuch=3"], "unknown config key 'nosuch'"),
     (["reproduce", "grokking", "--set", "steps=ten"], "--set steps=ten: expected int"),
     (["reproduce", "grokking", "--set", "p=53,59"], "p cannot be swept"),
@@ -128,3 +131,15 @@ def test_help_and_list():
     assert r.returncode == 0 and "reproduce" in r.stdout and "grokking" in r.stdout
     r = _cli("list")
     assert r.returncode == 0 and "grokking" in r.stdout and "quick" in r.stdout and "paper" in r.stdout
+
+
+def test_out_of_device_memory_is_one_line(monkeypatch, capsys, tmp_path):
+    import jax
+
+    def oom(*args, **kwargs):
+        raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9e12 bytes")
+
+    monkeypatch.setattr(toymodels.cli, "reproduce", oom)
+    assert main(["reproduce", "grokking", "--out", str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "toymodels: error: out of device memory; train fewer instances at once (--seeds, swept values)")

@@ -8,6 +8,8 @@ import sys
 
 from pathlib import Path
 
+import jax
+
 from toymodels import experiments
 from toymodels.errors import ToymodelsError
 from toymodels.pipeline import reproduce
@@ -70,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     except ToymodelsError as e:
         print(f"toymodels: error: {e}", file=sys.stderr)
         return 2
+    except jax.errors.JaxRuntimeError as e:
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        print("toymodels: error: out of device memory; train fewer instances at once (--seeds, swept values)", file=sys.stderr)
+        return 1
     except OSError as e:  # disk full, permissions, ...: the message names the file
         print(f"toymodels: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1

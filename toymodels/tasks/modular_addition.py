@@ -59,6 +59,9 @@ class Config:
     def validate(self) -> None:
         if self.p < 3 or self.p % 2 == 0 or not _is_prime(self.p):
             raise ConfigError(f"p must be an odd prime >= 3 (got p={self.p})")
+        if 4 * self.p**3 > 2**30:
+            raise ConfigError(f"p={self.p} is too large: the analyses hold all p^3 logits of a model "
+                              f"({4 * self.p**3 / 2**30:.1f} GiB); use p <= 645")
         if not 0.0 < self.frac_train <= 1.0:
             raise ConfigError(f"frac_train must lie in (0, 1] (got {self.frac_train})")
         if int(self.frac_train * self.p**2) < 1:
