@@ -39,7 +39,7 @@ def freq_mask(freqs, p: int) -> jnp.ndarray:
         if freqs.shape != (n,):
             raise ValueError(f"a frequency mask must have shape ({n},), got {freqs.shape}")
         return jnp.asarray(freqs, jnp.float32)
-    if not isinstance(freqs, jax.core.Tracer):
+    if not isinstance(freqs, jax.Array):  # host values can be checked; traced ones cannot
         f = np.asarray(freqs).reshape(-1)
         if f.size and (f.min() < 1 or f.max() > n):
             raise ValueError(f"frequencies must lie in [1, {n}] (got {f.tolist()})")
