@@ -45,7 +45,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from toymodels import engine  # noqa: E402
-from toymodels.pipeline import resolve  # noqa: E402
+from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
 from toymodels.tasks import modular_addition as ma  # noqa: E402
 
 TORCH_ANCHOR_MS = 980.0  # REFERENCE.md section 5: reference PyTorch code, 2-core CPU, per step
@@ -128,8 +128,7 @@ def setup(n_seeds: int, quick: bool):
     sets = QUICK_SETS if quick else ()
     exp, cfg, spec = resolve("grokking", "paper", n_seeds, sets)
     insts = spec["instances"]
-    keys = jax.vmap(jax.random.PRNGKey)(np.array([i["seed"] for i in insts]))
-    hp = {k: np.array([i[k] for i in insts], np.float32) for k in insts[0] if k != "seed"}
+    keys, hp = engine_inputs(insts)
     data = exp.make_data(cfg, insts)
     task = grokking.task(cfg)
     t0 = time.perf_counter()

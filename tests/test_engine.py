@@ -14,7 +14,7 @@ import pytest
 
 from toymodels import engine
 from toymodels.experiments import grokking
-from toymodels.pipeline import resolve, train_run
+from toymodels.pipeline import engine_inputs, resolve, train_run
 from toymodels.store import RunStore, load_run
 
 TINY = ("p=11", "d_model=16", "n_heads=2", "d_head=8", "d_mlp=32", "frac_train=0.5",
@@ -24,8 +24,7 @@ TINY = ("p=11", "d_model=16", "n_heads=2", "d_head=8", "d_mlp=32", "frac_train=0
 def _train(sets, devices=None, n_seeds=1):
     exp, cfg, spec = resolve("grokking", "quick", n_seeds, TINY + tuple(sets))
     insts = spec["instances"]
-    keys = jax.vmap(jax.random.PRNGKey)(np.array([i["seed"] for i in insts]))
-    hp = {k: np.array([i[k] for i in insts], np.float32) for k in insts[0] if k != "seed"}
+    keys, hp = engine_inputs(insts)
     state, metrics = engine.train(exp.task(cfg), keys, hp, exp.make_data(cfg, insts), exp.schedule(cfg),
                                   progress=False, devices=devices)
     return insts, state, metrics

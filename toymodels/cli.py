@@ -6,13 +6,11 @@ import argparse
 import dataclasses
 import sys
 
-from pathlib import Path
-
 import jax
 
 from toymodels import experiments
 from toymodels.errors import ToymodelsError
-from toymodels.pipeline import reproduce
+from toymodels.pipeline import default_out, reproduce
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list()
             return 0
-        out = args.out or str(Path("figures") / args.experiment / args.preset)
+        out = args.out or str(default_out(args.experiment, args.preset))
         report = reproduce(args.experiment, args.preset, args.seeds, out, tuple(args.sets), progress=not args.no_progress)
         _print_report(report, out)
         return 0

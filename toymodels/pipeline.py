@@ -33,12 +33,22 @@ def resolve(name: str, preset: str = "quick", seeds: int | None = None, sets: tu
     return exp, cfg, spec
 
 
+def default_out(name: str, preset: str) -> Path:
+    return Path("figures") / name / preset
+
+
+def engine_inputs(insts: list[dict]) -> tuple[jax.Array, dict]:
+    """Per-instance PRNG keys (from each seed) and hyperparameter arrays (every other key)."""
+    keys = jax.vmap(jax.random.PRNGKey)(np.array([i["seed"] for i in insts]))
+    hp = {k: np.array([i[k] for i in insts], np.float32) for k in insts[0] if k != "seed"}
+    return keys, hp
+
+
 def train_run(exp, cfg, spec: dict, out: Path, progress: bool = True) -> None:
     """Train (or finish training) every instance of the run in `out`."""
     store = RunStore.open(out, spec)
     insts = spec["instances"]
-    keys = jax.vmap(jax.random.PRNGKey)(np.array([i["seed"] for i in insts]))
-    hp = {k: np.array([i[k] for i in insts], np.float32) for k in insts[0] if k != "seed"}
+    keys, hp = engine_inputs(insts)
     engine.train(exp.task(cfg), keys, hp, exp.make_data(cfg, insts), exp.schedule(cfg), store, progress)
 
 
@@ -46,7 +56,7 @@ def reproduce(name: str, preset: str = "quick", seeds: int | None = None, out: s
               sets: tuple[str, ...] = (), progress: bool = True) -> dict:
     """Train, analyse, plot and write report.json for one experiment. Returns the report."""
     exp, cfg, spec = resolve(name, preset, seeds, sets)
-    out = Path(out) if out is not None else Path("figures") / name / preset
+    out = Path(out) if out is not None else default_out(name, preset)
     train_run(exp, cfg, spec, out, progress)
     run = load_run(out)
     results = exp.analyse(run)
