@@ -47,6 +47,8 @@ def _tree_digest(path: Path) -> str:
     (["reproduce", "grokking", "--set", "steps=ten"], "--set steps=ten: expected int"),
     (["reproduce", "grokking", "--set", "p=53,59"], "p cannot be swept"),
     (["reproduce", "grokking", "--preset", "huge"], "unknown preset 'huge'"),
+    (["reproduce", "grokking", "--figure", "nosuch"], "unknown figure 'nosuch' for grokking; known: loss_curves,"),
+    (["reproduce", "grokking", "--group", "S5"], "unknown config key 'group'"),
 ])
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "run"
@@ -124,6 +126,13 @@ def test_finished_run_reloads_in_one_line_and_rerun_is_idempotent(tmp_path):
     params_before = run.final_params()["W_U"].copy()
     assert main(["reproduce", "grokking", "--out", str(out), "--seeds", "2", *TINY]) == 0
     assert (load_run(out).final_params()["W_U"] == params_before).all()
+
+
+def test_figure_makes_only_that_figure(tmp_path):
+    out = tmp_path / "run"
+    assert main(["reproduce", "grokking", "--out", str(out), "--figure", "loss_curves", *TINY]) == 0
+    assert load_run(out).report["figures"] == ["loss_curves.png", "loss_curves.pdf"]
+    assert not (out / "fourier_norms.png").exists()
 
 
 def test_help_and_list():

@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="run directory for checkpoints, metrics, figures and report.json (default figures/<experiment>/<preset>)")
     rep.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value; a comma list (lr=1e-3,3e-3) sweeps it within one program; repeatable")
+    rep.add_argument("--figure", default=None, metavar="NAME", help="make only this figure (`toymodels list` names them)")
+    rep.add_argument("--group", default=None, metavar="G", help="universality: the group, e.g. S5, A4, D6, C7xC3 (same as --set group=G)")
+    rep.add_argument("--model", default=None, metavar="M", help="universality: mlp or transformer (same as --set model=M)")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -45,6 +48,7 @@ def _list() -> None:
         print(f"  presets: {', '.join(exp.PRESETS)}")
         print(f"  --set keys: {', '.join(keys)}")
         print(f"  sweepable (comma lists): {', '.join(exp.SWEEPABLE)}")
+        print(f"  figures (--figure): {', '.join(exp.FIGURES)}")
 
 
 def _print_report(report: dict, out: str) -> None:
@@ -64,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
             _list()
             return 0
         out = args.out or str(default_out(args.experiment, args.preset))
-        report = reproduce(args.experiment, args.preset, args.seeds, out, tuple(args.sets), progress=not args.no_progress)
+        shortcuts = [f"{k}={v}" for k, v in (("group", args.group), ("model", args.model)) if v is not None]
+        report = reproduce(args.experiment, args.preset, args.seeds, out, tuple(shortcuts + args.sets),
+                           progress=not args.no_progress, figure=args.figure)
         _print_report(report, out)
         return 0
     except ToymodelsError as e:

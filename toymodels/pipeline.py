@@ -17,11 +17,14 @@ from toymodels.errors import ConfigError
 from toymodels.store import REPORT, RunStore, atomic_write_json, load_run
 
 
-def resolve(name: str, preset: str = "quick", seeds: int | None = None, sets: tuple[str, ...] = ()):
+def resolve(name: str, preset: str = "quick", seeds: int | None = None, sets: tuple[str, ...] = (),
+            figure: str | None = None):
     """(experiment module, config, run spec) for a command line, validated before anything is written."""
     exp = experiments.get(name)
     if preset not in exp.PRESETS:
         raise ConfigError(f"unknown preset {preset!r} for {name}; known: {', '.join(exp.PRESETS)}")
+    if figure is not None and figure not in exp.FIGURES:
+        raise ConfigError(f"unknown figure {figure!r} for {name}; known: {', '.join(exp.FIGURES)}")
     cfg = exp.PRESETS[preset]
     if seeds is not None:
         if seeds < 1:
@@ -53,14 +56,15 @@ def train_run(exp, cfg, spec: dict, out: Path, progress: bool = True) -> None:
 
 
 def reproduce(name: str, preset: str = "quick", seeds: int | None = None, out: str | Path | None = None,
-              sets: tuple[str, ...] = (), progress: bool = True) -> dict:
-    """Train, analyse, plot and write report.json for one experiment. Returns the report."""
-    exp, cfg, spec = resolve(name, preset, seeds, sets)
+              sets: tuple[str, ...] = (), progress: bool = True, figure: str | None = None) -> dict:
+    """Train, analyse, plot (every figure, or only `figure`) and write report.json for one
+    experiment. Returns the report."""
+    exp, cfg, spec = resolve(name, preset, seeds, sets, figure)
     out = Path(out) if out is not None else default_out(name, preset)
     train_run(exp, cfg, spec, out, progress)
     run = load_run(out)
     results = exp.analyse(run)
-    figures = exp.figures(run, results, out)
+    figures = exp.figures(run, results, out, figure)
     report = {"experiment": name, "preset": preset, "config": spec["config"], "sweep": spec["sweep"],
               "instances": spec["instances"], "claims": exp.claims(run, results),
               "figures": [str(Path(f).relative_to(out)) for f in figures]}

@@ -22,6 +22,9 @@ PRESETS = {
     "paper": Config(p=113, frac_train=0.3, steps=40_000, eval_every=100, checkpoint_every=250),
 }
 SWEEPABLE = ("seed", "lr", "weight_decay", "frac_train")
+FIGURES = ("loss_curves", "fourier_norms", "attention", "neuron_activations", "logit_fourier_norms",
+           "neuron_fve_histogram", "cluster_neuron_logit_map", "progress_measures",
+           "excluded_loss_per_frequency", "cos_coefficients")
 
 
 def task(cfg: Config) -> engine.Task:
@@ -40,10 +43,10 @@ def schedule(cfg: Config) -> engine.Schedule:
     return engine.Schedule.make(cfg.steps, cfg.eval_every, cfg.checkpoint_every, cfg.log_checkpoints)
 
 
-def figures(run, results, out):
+def figures(run, results, out, only=None):
     from toymodels.plots.grokking import make_figures
 
-    return make_figures(run, results, out)
+    return make_figures(run, results, out, only)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,14 +20,15 @@ from toymodels.plots.common import band, band_note, heatmap, phase_lines, plt, s
 KEY_COLOR = "tab:red"
 
 
-def make_figures(run, results: dict, out_dir: str | Path) -> list[Path]:
-    """Write all grokking figures into out_dir; return the PNG and PDF paths written."""
+def make_figures(run, results: dict, out_dir: str | Path, only: str | None = None) -> list[Path]:
+    """Write every grokking figure (or just the one named `only`) into out_dir; return the PNG
+    and PDF paths written."""
     paths = []
     for fn in (loss_curves, fourier_norms, attention, neuron_activations, logit_fourier_norms,
                neuron_fve_histogram, cluster_neuron_logit_map, progress_measures,
                excluded_loss_per_frequency, cos_coefficients):
-        fig = fn(run, results)
-        paths += save(fig, out_dir, fn.__name__)
+        if only in (None, fn.__name__):
+            paths += save(fn(run, results), out_dir, fn.__name__)
     return paths
 
 
