@@ -100,3 +100,36 @@ def test_kill_9_then_rerun_resumes_to_identical_params(tmp_path):
     _close(resumed.final_params(), straight.final_params(), rtol=0, atol=0)
     np.testing.assert_array_equal(resumed.metrics["step"], straight.metrics["step"])
     np.testing.assert_array_equal(resumed.metrics["test_loss"], straight.metrics["test_loss"])
+
+
+# A stochastic task whose answer is known: w converges to the mean (3) of fresh N(3, 1) batches.
+NOISY_MEAN = engine.Task(
+    init_params=lambda key: {"w": jax.random.normal(key)},
+    loss=lambda params, data, key: ((params["w"] - (3.0 + jax.random.normal(key, (64,)))) ** 2).mean(),
+    metrics=lambda params, data, key: {"w": params["w"], "draw": jax.random.normal(key)},
+    optimizer=lambda hp: __import__("optax").sgd(0.05),
+    stochastic=True,
+)
+
+
+def test_stochastic_task_draws_fresh_batches_and_resumes_to_the_same_stream(tmp_path):
+    keys = jax.vmap(jax.random.PRNGKey)(np.arange(4))
+    data = {"unused": np.zeros(4, np.float32)}
+    sched = engine.Schedule.make(200, 10, checkpoint_every=50)
+    state, metrics = engine.train(NOISY_MEAN, keys, {}, data, sched, progress=False)
+    np.testing.assert_allclose(np.asarray(state["params"]["w"]), 3.0, atol=0.1)
+    assert len(np.unique(metrics["draw"])) == metrics["draw"].size  # fresh per eval and per instance
+
+    class Interrupting(RunStore):  # stop training right after the checkpoint at step 100
+        def save(self, step, state, metrics):
+            super().save(step, state, metrics)
+            if step == 100:
+                raise KeyboardInterrupt
+
+    spec = {"experiment": "noisy_mean", "config": {}}
+    with pytest.raises(KeyboardInterrupt):
+        engine.train(NOISY_MEAN, keys, {}, data, sched, Interrupting.open(tmp_path / "run", spec), progress=False)
+    resumed, resumed_metrics = engine.train(NOISY_MEAN, keys, {}, data, sched, RunStore.open(tmp_path / "run", spec),
+                                            progress=False)
+    np.testing.assert_array_equal(np.asarray(resumed["params"]["w"]), np.asarray(state["params"]["w"]))
+    np.testing.assert_array_equal(resumed_metrics["draw"], metrics["draw"])

@@ -6,6 +6,7 @@ of files beyond the `Store` it is handed."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Callable, Protocol
 
@@ -27,12 +28,17 @@ class Task:
     loss(params, data) -> scalar            differentiated w.r.t. params
     metrics(params, data) -> {name: scalar} evaluated in the compiled loop every eval_every steps
     optimizer(hp) -> optax transform        hp: the instance's hyperparameters (traced scalars)
+
+    A stochastic task (fresh batches every step) takes a PRNG key last: loss(params, data, key)
+    and metrics(params, data, key). The engine keeps each instance's key in the train state, so
+    a resumed run draws exactly the batches an uninterrupted one would.
     """
 
     init_params: Callable[[jax.Array], Params]
-    loss: Callable[[Params, Data], jax.Array]
-    metrics: Callable[[Params, Data], dict[str, jax.Array]]
+    loss: Callable[..., jax.Array]
+    metrics: Callable[..., dict[str, jax.Array]]
     optimizer: Callable[[dict], optax.GradientTransformation]
+    stochastic: bool = False
 
 
 class Store(Protocol):
@@ -74,7 +80,10 @@ def init_state(task: Task, keys: jax.Array, hp: dict) -> dict:
 
     def one(key, hp_i):
         params = task.init_params(key)
-        return {"params": params, "opt_state": task.optimizer(hp_i).init(params)}
+        state = {"params": params, "opt_state": task.optimizer(hp_i).init(params)}
+        if task.stochastic:
+            state["key"] = jax.random.fold_in(key, 0x5EED)  # the batch stream, apart from the init draws
+        return state
 
     return jax.jit(jax.vmap(one))(keys, hp)
 
@@ -87,18 +96,31 @@ def make_chunk(task: Task, n_steps: int) -> Callable:
         tx = task.optimizer(hp_i)
 
         def step(s, _):
-            grads = jax.grad(task.loss)(s["params"], data_i)
+            if task.stochastic:
+                key, batch_key = jax.random.split(s["key"])
+                grads = jax.grad(task.loss)(s["params"], data_i, batch_key)
+            else:
+                grads = jax.grad(task.loss)(s["params"], data_i)
             updates, opt_state = tx.update(grads, s["opt_state"], s["params"])
-            return {"params": optax.apply_updates(s["params"], updates), "opt_state": opt_state}, None
+            new = {"params": optax.apply_updates(s["params"], updates), "opt_state": opt_state}
+            if task.stochastic:
+                new["key"] = key
+            return new, None
 
         state, _ = jax.lax.scan(step, state, None, length=n_steps)
-        return state, task.metrics(state["params"], data_i)
+        return state, _metrics(task, state, data_i)
 
     return jax.jit(jax.vmap(one), donate_argnums=0)
 
 
-def evaluate(task: Task, params, data) -> dict:
-    return jax.jit(jax.vmap(task.metrics))(params, data)
+def _metrics(task: Task, state: dict, data_i) -> dict:
+    if task.stochastic:  # an evaluation batch of its own, so evaluating never shifts the training stream
+        return task.metrics(state["params"], data_i, jax.random.fold_in(state["key"], 0xE7A1))
+    return task.metrics(state["params"], data_i)
+
+
+def evaluate(task: Task, state: dict, data) -> dict:
+    return jax.jit(jax.vmap(functools.partial(_metrics, task)))(state, data)
 
 
 def train(
@@ -126,7 +148,7 @@ def train(
         history = {k: list(v) for k, v in past.items()}
     state = jax.device_put(state, sharding)
     if start == 0 and not history:
-        _append(history, 0, evaluate(task, state["params"], data))
+        _append(history, 0, evaluate(task, state, data))
         if store is not None and 0 in schedule.checkpoint_steps:
             store.save(0, state, _stack(history))
 

@@ -7,6 +7,9 @@ from toymodels.errors import ConfigError
 
 EXPERIMENTS = {
     "grokking": "Nanda et al. 2023: a 1-layer transformer groks (a + b) mod p; Fourier circuit and progress measures",
+    "superposition": "Elhage et al. 2022: toy models of superposition; feature geometry, dimensionality, phase diagrams",
+    "universality": "Chughtai et al. 2023: MLPs and transformers learn group composition (S5 default) via irreps",
+    "memorisation": "Nanda, Rajamanoharan et al. 2023: MLPs memorise a random table over frozen embeddings",
 }
 
 
