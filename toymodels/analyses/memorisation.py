@@ -1,0 +1,238 @@
+"""Analyses of a fact-lookup memoriser (tasks.memorisation): pure jnp functions of ONE
+instance's params and data (the padded arrays of `make_data`), vmappable over instances.
+
+Definitions chosen here:
+- A fact is one pair (a, b) of the instance's table; s = 2 f(a, b) - 1 is its label sign, and
+  "towards the correct answer" means multiplied by s.
+- Bits stored: n^2 (ln 2 - L) / ln 2 with L the mean cross-entropy (nats) over the table;
+  per parameter: divided by the trainable parameters of the unpadded model.
+- Probes: L2-regularised logistic regression (Newton's method, features standardised, bias
+  included) fitted on every pair of the table, accuracy on the same pairs.
+- Paths: logit = direct + mlp0_direct + mlp1_direct + mlp0_to_mlp1, exactly, with
+      direct        = w_U . (E0[a] + E1[b]) + b_U
+      mlp0_direct   = w_U . MLP0(x0)
+      mlp1_direct   = w_U . MLP1(x0)                    (MLP1 as if MLP0 were absent)
+      mlp0_to_mlp1  = w_U . (MLP1(x0 + MLP0(x0)) - MLP1(x0))
+- Layer ablations replace a layer's output by its mean over the table (mean ablation).
+- Neuron direct logit attribution (DLA): neuron j of layer l adds post_lj (W_out[l, j] . w_U)
+  to the logit through the residual stream straight to the classifier. Signed by s.
+- Neurons for q of a fact: the fewest neurons, largest signed DLA first, whose DLA sums to at
+  least q times the sum of all neurons' signed DLA for that fact (NaN when that sum is <= 0).
+- Single-neuron ablation: zero the neuron and run the rest of the network; effect = s times the
+  drop of the logit (for MLP1 neurons this equals their DLA).
+- Neuron-effect correlation: Pearson correlation across neurons of two facts' (unsigned) DLA
+  vectors; summarised as the mean over pairs of facts with the same label and with opposite
+  labels.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from toymodels.tasks.memorisation import activation_fn, bce, forward, pair_indices
+
+LN2 = float(np.log(2.0))
+
+
+def _wmean(x, w, axis=None):
+    return jnp.sum(x * w, axis=axis) / jnp.maximum(jnp.sum(w, axis=axis), 1e-12)
+
+
+def _sign(data):
+    return 2.0 * data["labels"] - 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Capacity
+
+
+def capacity(params: dict, data: dict, n_params, activation: str = "gelu") -> dict:
+    """Accuracy and loss over the table (and over train / held-out pairs), bits stored and bits
+    per trainable parameter (`n_params`, the unpadded model's count)."""
+    logits = forward(params, data, activation)
+    ce = bce(logits, data["labels"])
+    correct = ((logits > 0) == (data["labels"] > 0.5)).astype(jnp.float32)
+    w = data["table_weight"]
+    loss = _wmean(ce, w)
+    bits = data["n"] ** 2 * (LN2 - loss) / LN2
+    return {"accuracy": _wmean(correct, w), "loss": loss, "bits": bits, "bits_per_param": bits / n_params,
+            "train_accuracy": _wmean(correct, data["train_weight"]),
+            "test_accuracy": _wmean(correct, data["test_weight"])}
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Linear probes
+
+
+def logistic_probe_accuracy(x: jax.Array, y: jax.Array, w: jax.Array, l2: float = 1e-3, iters: int = 30) -> jax.Array:
+    """Accuracy of an L2-regularised logistic regression of y (0/1) on features x (P, k), fitted
+    and scored on the pairs with weight w. Newton's method on standardised features with a bias;
+    the penalty l2 * |beta|^2 / 2 (per unit of mean loss) keeps separable data bounded."""
+    mu = _wmean(x, w[:, None], axis=0)
+    sd = jnp.sqrt(_wmean((x - mu) ** 2, w[:, None], axis=0)) + 1e-6
+    z = jnp.concatenate([(x - mu) / sd, jnp.ones((x.shape[0], 1), x.dtype)], axis=1)
+    wn = w / jnp.sum(w)
+    reg = l2 * jnp.eye(z.shape[1]).at[-1, -1].set(0.0) + 1e-9 * jnp.eye(z.shape[1])
+
+    def step(beta, _):
+        p = jax.nn.sigmoid(z @ beta)
+        grad = z.T @ (wn * (p - y)) + reg @ beta
+        hess = (z * (wn * p * (1 - p))[:, None]).T @ z + reg
+        return beta - jnp.linalg.solve(hess, grad), None
+
+    beta, _ = jax.lax.scan(step, jnp.zeros(z.shape[1], x.dtype), None, length=iters)
+    correct = ((z @ beta > 0) == (y > 0.5)).astype(x.dtype)
+    return _wmean(correct, w)
+
+
+def probe_accuracies(params: dict, data: dict, activation: str = "gelu") -> jax.Array:
+    """Probe accuracy on the residual stream at the summed embeddings, after MLP0 and after MLP1
+    (NaN for a one-layer model): (3,). Fitted on every pair of the table."""
+    _, acts = forward(params, data, activation, cache=True)
+    out = []
+    for name in ("resid_0", "resid_1", "resid_2"):
+        if name in acts:
+            out.append(logistic_probe_accuracy(acts[name], data["labels"], data["table_weight"]))
+        else:
+            out.append(jnp.array(jnp.nan, jnp.float32))
+    return jnp.stack(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Paths and layer ablations
+
+
+def _mlp(params, data, l, x, activation):
+    w_pad = data["hidden_mask"].shape[-1]
+    post = activation_fn(activation)(x @ params["W_in"][l, :, :w_pad] + params["b_in"][l, :w_pad]) * data["hidden_mask"]
+    return post, post @ params["W_out"][l, :w_pad]
+
+
+def path_logits(params: dict, data: dict, activation: str = "gelu") -> dict:
+    """The logit of every padded pair split into direct, mlp0_direct, mlp1_direct, mlp0_to_mlp1
+    (each (P,); the MLP1 terms are 0 in a one-layer model) and the logit itself; the four
+    sum to the logit exactly (up to float rounding)."""
+    logits, acts = forward(params, data, activation, cache=True)
+    wu = params["w_U"]
+    x0 = acts["resid_0"]
+    out = {"direct": x0 @ wu + params["b_U"], "mlp0_direct": acts["mlp_out_0"] @ wu, "logit": logits}
+    if params["W_in"].shape[0] > 1:
+        _, alone = _mlp(params, data, 1, x0, activation)
+        out["mlp1_direct"] = alone @ wu
+        out["mlp0_to_mlp1"] = (acts["mlp_out_1"] - alone) @ wu
+    else:
+        out["mlp1_direct"] = out["mlp0_to_mlp1"] = jnp.zeros_like(logits)
+    return out
+
+
+PATHS = ("direct", "mlp0_direct", "mlp1_direct", "mlp0_to_mlp1")
+
+
+def path_summary(params: dict, data: dict, activation: str = "gelu") -> dict:
+    """Mean signed contribution of each path over the table's facts, and its share of the mean
+    signed logit: {path: (2,) [mean, share]}; "logit": mean signed logit."""
+    p = path_logits(params, data, activation)
+    s, w = _sign(data), data["table_weight"]
+    total = _wmean(s * p["logit"], w)
+    out = {k: jnp.stack([_wmean(s * p[k], w), _wmean(s * p[k], w) / total]) for k in PATHS}
+    out["logit"] = total
+    return out
+
+
+def layer_ablations(params: dict, data: dict, activation: str = "gelu") -> jax.Array:
+    """Table accuracy with nothing ablated, MLP0 mean-ablated, MLP1 mean-ablated (NaN for one
+    layer): (3,). Mean ablation: the layer's output replaced by its mean over the table."""
+    _, acts = forward(params, data, activation, cache=True)
+    w, y = data["table_weight"], data["labels"] > 0.5
+    layers = params["W_in"].shape[0]
+
+    def run(ablate):
+        x = acts["resid_0"]
+        for l in range(layers):
+            _, out = _mlp(params, data, l, x, activation)
+            if l == ablate:
+                out = jnp.broadcast_to(_wmean(out, w[:, None], axis=0), out.shape)
+            x = x + out
+        logit = x @ params["w_U"] + params["b_U"]
+        return _wmean(((logit > 0) == y).astype(jnp.float32), w)
+
+    return jnp.stack([run(-1), run(0), run(1) if layers > 1 else jnp.array(jnp.nan, jnp.float32)])
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Neurons
+
+
+def neuron_dla(params: dict, data: dict, activation: str = "gelu") -> jax.Array:
+    """Direct logit attribution of every neuron to every padded pair's logit, unsigned:
+    (P, layers * W), layer 0's neurons first. Masked neurons give 0."""
+    _, acts = forward(params, data, activation, cache=True)
+    w_pad = data["hidden_mask"].shape[-1]
+    cols = []
+    for l in range(params["W_in"].shape[0]):
+        readout = params["W_out"][l, :w_pad] @ params["w_U"]  # (W,)
+        cols.append(acts[f"post_{l}"] * readout)
+    return jnp.concatenate(cols, axis=1)
+
+
+def neurons_for_share(signed: jax.Array, share: float) -> jax.Array:
+    """Per fact (row of `signed`, (P, K) signed contributions): the fewest neurons, largest
+    first, whose contributions reach `share` of the row's total; NaN when the total is <= 0."""
+    total = signed.sum(axis=1)
+    csum = jnp.cumsum(-jnp.sort(-signed, axis=1), axis=1)
+    k = jnp.argmax(csum >= share * total[:, None], axis=1) + 1
+    return jnp.where(total > 0, k.astype(jnp.float32), jnp.nan)
+
+
+def neurons_per_fact(params: dict, data: dict, activation: str = "gelu") -> dict:
+    """Signed DLA per fact and neuron, neurons needed for 50% and 90% of each fact's neuron
+    logit, and the share of it carried by the single largest neuron: (P,) each (NaN outside
+    the table or where the neurons' total is <= 0)."""
+    signed = neuron_dla(params, data, activation) * _sign(data)[:, None]
+    in_table = data["table_weight"] > 0
+    nan = jnp.nan
+    top = jnp.max(signed, axis=1) / signed.sum(axis=1)
+    return {"k50": jnp.where(in_table, neurons_for_share(signed, 0.5), nan),
+            "k90": jnp.where(in_table, neurons_for_share(signed, 0.9), nan),
+            "top_share": jnp.where(in_table & (signed.sum(axis=1) > 0), top, nan)}
+
+
+def single_neuron_ablations(params: dict, data: dict, activation: str = "gelu") -> jax.Array:
+    """Signed effect of zeroing each neuron on each padded pair's logit, s * (logit -
+    logit_without_neuron): (P, layers * W). Layer-0 ablations run through MLP1."""
+    logits, acts = forward(params, data, activation, cache=True)
+    s = _sign(data)
+    dla = neuron_dla(params, data, activation)
+    w_pad = data["hidden_mask"].shape[-1]
+    if params["W_in"].shape[0] == 1:
+        return dla * s[:, None]
+
+    def zero_layer0_neuron(j):
+        x1 = acts["resid_1"] - acts["post_0"][:, j][:, None] * params["W_out"][0, j][None, :]
+        _, out1 = _mlp(params, data, 1, x1, activation)
+        return (x1 + out1) @ params["w_U"] + params["b_U"]
+
+    ablated0 = jax.lax.map(zero_layer0_neuron, jnp.arange(w_pad))  # (W, P)
+    effect0 = (logits[None, :] - ablated0).T * data["hidden_mask"]
+    return jnp.concatenate([effect0, dla[:, w_pad:]], axis=1) * s[:, None]
+
+
+def neuron_effect_correlation(params: dict, data: dict, fact_idx: jax.Array, activation: str = "gelu") -> dict:
+    """Correlation across neurons of the DLA vectors of the facts `fact_idx` (padded pair
+    indices inside the table): the matrix (F, F) and the mean off-diagonal correlation over
+    pairs with the same label and with opposite labels. Only the instance's own neurons count."""
+    dla = neuron_dla(params, data, activation)[fact_idx]
+    keep = jnp.tile(data["hidden_mask"], params["W_in"].shape[0]) > 0
+    # masked neurons are exactly 0 in every row; drop their influence on the means
+    k = keep.sum()
+    mean = jnp.sum(dla * keep, axis=1, keepdims=True) / k
+    xc = (dla - mean) * keep
+    nrm = jnp.sqrt(jnp.sum(xc**2, axis=1, keepdims=True))
+    xn = jnp.where(nrm > 0, xc / jnp.where(nrm > 0, nrm, 1.0), 0.0)
+    c = xn @ xn.T
+    y = data["labels"][fact_idx] > 0.5
+    same = (y[:, None] == y[None, :]) & ~jnp.eye(len(fact_idx), dtype=bool)
+    opposite = y[:, None] != y[None, :]
+    return {"matrix": c, "same_label": _wmean(c, same), "opposite_label": _wmean(c, opposite)}
