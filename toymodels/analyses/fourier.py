@@ -4,10 +4,10 @@ Row 0 is the constant 1/sqrt(p); for k = 1..(p-1)//2, row 2k-1 is cos(2πkx/p) a
 sin(2πkx/p), each scaled to unit norm. The p×p matrix is orthonormal, so a vector's
 coefficients are `basis @ v` and `basis.T @ coeffs` inverts them.
 
-These are the real irreducible representations of the cyclic group C_p (the trivial one and
-(p-1)/2 two-dimensional rotations); callers only rely on `fourier_basis`, `n_freqs`,
-`freq_rows`, `fourier_transform_2d` and `frequency_norms`, so the basis can later be
-re-derived from group irreps without changing them.
+The rows are read off the real irreducible representations of the cyclic group C_p
+(`toymodels.analyses.representations`): the trivial irrep gives the constant row, and the
+rotation irrep ρ_k(x) = [[cos, -sin], [sin, cos]](2πkx/p) gives cos k = ρ_k(x)[0, 0] and
+sin k = ρ_k(x)[1, 0], each normalised. Fourier analysis on Z_p is the representation theory of C_p.
 """
 
 from __future__ import annotations
@@ -38,15 +38,16 @@ def fourier_basis(p: int) -> tuple[jnp.ndarray, list[str]]:
 def _basis_np(p: int) -> tuple[np.ndarray, tuple[str, ...]]:
     if p < 3 or p % 2 == 0:
         raise ValueError(f"fourier_basis needs an odd p >= 3 (got {p})")
-    x = np.arange(p)
-    rows = [np.full(p, 1.0 / np.sqrt(p))]
+    from toymodels.analyses.representations import irrep_index, irreps
+
+    reps = irreps(f"C{p}")
+    rows = [reps[irrep_index(f"C{p}", "trivial")].matrices[:, 0, 0]]
     names = ["const"]
     for k in range(1, n_freqs(p) + 1):
-        for name, fn in (("cos", np.cos), ("sin", np.sin)):
-            r = fn(2 * np.pi * k * x / p)
-            rows.append(r / np.linalg.norm(r))
-            names.append(f"{name} {k}")
-    basis = np.stack(rows)
+        rho = reps[irrep_index(f"C{p}", f"k={k}")].matrices
+        rows += [rho[:, 0, 0], rho[:, 1, 0]]
+        names += [f"cos {k}", f"sin {k}"]
+    basis = np.stack([r / np.linalg.norm(r) for r in rows])
     basis.setflags(write=False)
     return basis, tuple(names)
 

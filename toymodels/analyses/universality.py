@@ -1,0 +1,325 @@
+"""Analyses of networks composing group elements (Chughtai, Chan, Nanda 2023; cosets after
+Stander et al. 2024), for any group of `toymodels.groups`.
+
+Every analysis is a pure jnp function of ONE model's arrays and a `GroupTables` of constants,
+so callers `jax.vmap` it over instances and `jax.lax.map` it over checkpoints. Conventions:
+
+- pairs are indexed a*|G| + b; logits are (|G|², |G|) indexed [pair, c];
+- irreps are those of `toymodels.analyses.representations.irreps(G)`, in that order (R of
+  them, trivial first); a set of irreps is a bool mask (R,);
+- the "span" of an irrep ρ is the span in R^|G| of its matrix entries g -> ρ(g)_ij; the spans are
+  orthogonal and complete, so per-irrep fractions of any vector's squared norm sum to 1.
+
+Definitions
+- logit similarity of ρ: cosine over all (a, b, c) between the logits centred over c and
+  χ_ρ(a b c⁻¹) (also centred over c; the trivial irrep's is 0). Key irreps: similarity >
+  `key_threshold` (0.005, the reference's); logit FVE: Σ over key irreps of similarity².
+- embedding FVE of ρ for a matrix X (|G|, h) (one column per direction): the share of
+  ||X||² in ρ's span, column by column. For the MLP the left/right embeddings are a's/b's
+  contribution to the hidden pre-activations (E_left @ W_left, E_right @ W_right, as the
+  reference), the unembedding is W_Uᵀ.
+- hidden FVE onto ρ(a), ρ(b), ρ(ab): hidden activations H (|G|², n) centred over pairs,
+  projected onto the functions (a, b) -> ρ(a)_ij, ρ(b)_ij, ρ(ab)_ij.
+- restricted logits: keep only the ρ(ab) components (as functions of (a, b), per c) of the
+  given irreps, plus the mean over pairs of what was removed; restricted loss on all pairs.
+  Excluded logits: remove those components; excluded loss on the train pairs.
+- learning order: the first checkpoint step at which each irrep's logit similarity exceeds
+  `order_threshold` (0.05, the reference's).
+- neuron clusters: each hidden neuron's input weights (left and right columns, each centred)
+  are split by irrep; the neuron belongs to the non-trivial irrep with the largest share.
+- coset view: a neuron's left (or right) input as a function of a is compared with its mean
+  over the left cosets aH and right cosets Ha of candidate subgroups H (point stabilisers of
+  the natural action, e.g. conjugates of S_{n-1} in S_n, and kernels of irreps, e.g. A_n);
+  coset FVE = share of the centred input's variance explained by the coset means.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from toymodels.analyses.representations import irreps, projection_basis
+from toymodels.groups import Group
+from toymodels.tasks import group_composition as gc
+from toymodels.tasks import modular_addition as ma
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GroupTables:
+    """Constants of a group the analyses need (numpy, float32 unless said)."""
+
+    group: Group
+    names: tuple[str, ...]      # irrep names, R
+    dims: np.ndarray            # (R,) irrep dimensions
+    table: np.ndarray           # (|G|, |G|) int32
+    labels: np.ndarray          # (|G|²,) a∘b per pair
+    basis: np.ndarray           # (|G|, |G|) orthonormal rows, irrep spans in irrep order
+    owner: np.ndarray           # (|G|,) irrep index of each basis row
+    owner_onehot: np.ndarray    # (R, |G|)
+    char_kernel: np.ndarray     # (R, |G|, |G|): χ_ρ(x c⁻¹), centred over c, scaled so χ_ρ(abc⁻¹) has unit norm
+    pair_of_product: np.ndarray  # (|G|, |G|²) one-hot: row x marks pairs with a∘b = x
+    partitions: np.ndarray      # (P, |G|, |G|) coset-mean projectors
+    partition_names: tuple[str, ...]
+    partition_sizes: np.ndarray  # (P,) number of cosets
+
+    @property
+    def order(self) -> int:
+        return self.table.shape[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _tables_cached(name: str) -> GroupTables:
+    from toymodels.groups import group
+
+    g = group(name)
+    reps = irreps(g)
+    n = g.order
+    basis, owner = projection_basis(g)
+    labels = g.table.reshape(-1)
+    x_cinv = g.table[:, g.inverse]  # [x, c] = x c^-1
+    kern = np.stack([r.character[x_cinv] for r in reps])
+    kern = kern - kern.mean(axis=2, keepdims=True)
+    norms = np.sqrt(n * (kern**2).sum(axis=(1, 2), keepdims=True))  # norm over the (a, b, c) cube
+    kern = np.where(norms > 1e-9, kern / np.maximum(norms, 1e-30), 0.0)
+    pair_of_product = (labels[None, :] == np.arange(n)[:, None]).astype(np.float32)
+    parts, part_names, sizes = coset_partitions(g, reps)
+    return GroupTables(
+        group=g, names=tuple(r.name for r in reps), dims=np.array([r.dim for r in reps]), table=g.table,
+        labels=labels.astype(np.int32), basis=basis.astype(np.float32), owner=owner,
+        owner_onehot=(owner[None, :] == np.arange(len(reps))[:, None]).astype(np.float32),
+        char_kernel=kern.astype(np.float32), pair_of_product=pair_of_product, partitions=parts,
+        partition_names=part_names, partition_sizes=sizes)
+
+
+def tables(g: Group | str) -> GroupTables:
+    return _tables_cached(g if isinstance(g, str) else g.name)
+
+
+def coset_partitions(g: Group, reps=None) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Left and right coset partitions of the candidate subgroups (point stabilisers and proper,
+    non-trivial irrep kernels, deduplicated), as coset-mean projectors (P, |G|, |G|)."""
+    reps = irreps(g) if reps is None else reps
+    subgroups: list[tuple[str, np.ndarray]] = list(g.point_stabilisers())
+    for r in reps:
+        k = r.kernel()
+        if 1 < k.sum() < g.order:
+            subgroups.append((f"ker({r.name})", k))
+    seen, mats, names, sizes = set(), [], [], []
+    for name, mask in subgroups:
+        members = np.nonzero(mask)[0]
+        for side, coset_rep in (("left", g.table[:, members].min(axis=1)),    # a H
+                                ("right", g.table[members, :].min(axis=0))):  # H a
+            key = tuple(np.unique(coset_rep, return_inverse=True)[1])
+            if key in seen:
+                continue
+            seen.add(key)
+            same = (coset_rep[:, None] == coset_rep[None, :]).astype(np.float64)
+            mats.append(same / same.sum(axis=1, keepdims=True))
+            names.append(f"{side} cosets of {name}")
+            sizes.append(len(np.unique(coset_rep)))
+    if not mats:
+        mats, names, sizes = [np.full((g.order, g.order), 1.0 / g.order)], ["trivial partition"], [1]
+    return np.stack(mats).astype(np.float32), tuple(names), np.array(sizes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model outputs
+
+
+def all_logits(params: dict) -> jax.Array:
+    """Logits (|G|², |G|) of either model over every pair."""
+    n = _order(params)
+    a, b = np.divmod(np.arange(n * n), n)
+    return gc.logits(params, jnp.asarray(a), jnp.asarray(b))
+
+
+def hidden_activations(params: dict) -> jax.Array:
+    """MLP: post-ReLU hidden layer; transformer: MLP neurons at the `=` position. (|G|², n)."""
+    n = _order(params)
+    a, b = np.divmod(np.arange(n * n), n)
+    if "W_Q" in params:
+        toks = jnp.asarray(np.stack([a, b, np.full_like(a, n)], 1))
+        return ma.run_with_cache(params, toks)[1]["mlp_post"][:, -1]
+    return gc.mlp_hidden(params, jnp.asarray(a), jnp.asarray(b))
+
+
+def embeddings(params: dict) -> dict[str, jax.Array]:
+    """left, right (|G|, h): each input's contribution to the first hidden layer; unembed
+    (|G|, h): W_Uᵀ. For the transformer, left = right = W_E without the `=` row."""
+    n = _order(params)
+    if "W_Q" in params:
+        return {"left": params["W_E"][:n], "right": params["W_E"][:n], "unembed": params["W_U"][:, :n].T}
+    return {"left": params["E_left"] @ params["W_left"], "right": params["E_right"] @ params["W_right"],
+            "unembed": params["W_U"].T}
+
+
+def _order(params: dict) -> int:
+    return params["W_E"].shape[0] - 1 if "W_Q" in params else params["E_left"].shape[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Logits
+
+
+def logit_similarity(logits: jax.Array, T: GroupTables) -> jax.Array:
+    """(R,) cosine between centred logits and χ_ρ(a b c⁻¹) per irrep."""
+    centred = logits - logits.mean(axis=-1, keepdims=True)
+    by_product = jnp.asarray(T.pair_of_product) @ centred  # (|G|, |G|): Σ over pairs with ab = x
+    dots = jnp.einsum("rxc,xc->r", jnp.asarray(T.char_kernel), by_product)
+    return dots / jnp.maximum(jnp.linalg.norm(centred), 1e-30)
+
+
+def key_irreps(similarity: jax.Array, threshold: float) -> jax.Array:
+    """(R,) bool: non-trivial irreps whose logit similarity exceeds threshold."""
+    return (similarity > threshold).at[0].set(False)
+
+
+def logit_fve(similarity: jax.Array, mask: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.where(mask, similarity**2, 0.0))
+
+
+def _product_directions(T: GroupTables) -> jax.Array:
+    """(|G|, |G|²): basis rows evaluated at a∘b, unit norm over pairs."""
+    return jnp.asarray(T.basis[:, T.labels] / np.sqrt(T.order))
+
+
+def restricted_logits(logits: jax.Array, mask: jax.Array, T: GroupTables) -> jax.Array:
+    D = _product_directions(T)
+    keep = jnp.asarray(mask)[jnp.asarray(T.owner)].astype(logits.dtype)
+    kept = D.T @ ((D @ logits) * keep[:, None])
+    return kept + jnp.mean(logits - kept, axis=0)
+
+
+def excluded_logits(logits: jax.Array, mask: jax.Array, T: GroupTables) -> jax.Array:
+    D = _product_directions(T)
+    drop = jnp.asarray(mask)[jnp.asarray(T.owner)].astype(logits.dtype)
+    return logits - D.T @ ((D @ logits) * drop[:, None])
+
+
+def mean_loss(logits: jax.Array, T: GroupTables, weight: jax.Array | None = None) -> jax.Array:
+    ce = ma.cross_entropy(logits, jnp.asarray(T.labels))
+    if weight is None:
+        return ce.mean()
+    w = weight.astype(ce.dtype)
+    return jnp.sum(ce * w) / jnp.maximum(jnp.sum(w), 1.0)
+
+
+def accuracy(logits: jax.Array, T: GroupTables, weight: jax.Array | None = None) -> jax.Array:
+    ok = (jnp.argmax(logits, -1) == jnp.asarray(T.labels)).astype(jnp.float32)
+    if weight is None:
+        return ok.mean()
+    w = weight.astype(ok.dtype)
+    return jnp.sum(ok * w) / jnp.maximum(jnp.sum(w), 1.0)
+
+
+def restricted_loss(logits, mask, T):
+    """Cross-entropy over ALL pairs of the logits restricted to the irreps in `mask`."""
+    return mean_loss(restricted_logits(logits, mask, T), T)
+
+
+def excluded_loss(logits, mask, is_train, T):
+    """Cross-entropy over the TRAIN pairs with the irreps in `mask` removed."""
+    return mean_loss(excluded_logits(logits, mask, T), T, is_train)
+
+
+def _one_hot_masks(T: GroupTables) -> jax.Array:
+    return jnp.eye(len(T.names), dtype=bool)
+
+
+def restricted_loss_per_irrep(logits, T):
+    """(R,) restricted loss keeping one irrep at a time."""
+    return jax.lax.map(lambda m: restricted_loss(logits, m, T), _one_hot_masks(T))
+
+
+def excluded_loss_per_irrep(logits, is_train, T):
+    """(R,) excluded loss removing one irrep at a time."""
+    return jax.lax.map(lambda m: excluded_loss(logits, m, is_train, T), _one_hot_masks(T))
+
+
+# ---------------------------------------------------------------------------------------------
+# Embeddings, hidden layer, neurons
+
+
+def embedding_fve(x: jax.Array, T: GroupTables) -> jax.Array:
+    """(R,) share of ||X||² (X: (|G|, h)) in each irrep's span; sums to 1."""
+    coef = jnp.asarray(T.basis) @ x
+    per_row = jnp.sum(coef**2, axis=-1)
+    return jnp.asarray(T.owner_onehot) @ per_row / jnp.maximum(jnp.sum(x**2), 1e-30)
+
+
+def embedding_fves(params: dict, T: GroupTables) -> dict[str, jax.Array]:
+    return {k: embedding_fve(v, T) for k, v in embeddings(params).items()}
+
+
+def hidden_fve(hidden: jax.Array, T: GroupTables) -> jax.Array:
+    """(R, 3): share of the centred hidden activations' variance along ρ(a), ρ(b), ρ(ab)."""
+    n = T.order
+    a, b = np.divmod(np.arange(n * n), n)
+    B = jnp.asarray(T.basis) / np.sqrt(n)
+    h = hidden - hidden.mean(axis=0)
+    total = jnp.maximum(jnp.sum(h**2), 1e-30)
+    out = []
+    for idx in (a, b, T.labels):
+        coef = B[:, idx] @ h  # (|G|, n_hidden)
+        out.append(jnp.asarray(T.owner_onehot) @ jnp.sum(coef**2, axis=-1) / total)
+    return jnp.stack(out, axis=-1)
+
+
+def neuron_irrep_shares(params: dict, T: GroupTables) -> jax.Array:
+    """(n_hidden, R): share of each neuron's centred input weights (left and right) per irrep."""
+    emb = embeddings(params)
+    if "W_Q" in params:  # the transformer's neurons read the residual stream: W_E @ W_in
+        x = emb["left"] @ params["W_in"]
+        parts = [x]
+    else:
+        parts = [emb["left"], emb["right"]]
+    tot = 0.0
+    shares = 0.0
+    for x in parts:
+        x = x - x.mean(axis=0)
+        coef = jnp.asarray(T.basis) @ x  # (|G|, n_hidden)
+        shares = shares + jnp.asarray(T.owner_onehot) @ coef**2
+        tot = tot + jnp.sum(x**2, axis=0)
+    return (shares / jnp.maximum(tot, 1e-30)).T
+
+
+def neuron_clusters(params: dict, T: GroupTables) -> tuple[jax.Array, jax.Array]:
+    """(n_hidden,) non-trivial irrep index with the largest share, and that share."""
+    s = neuron_irrep_shares(params, T)[:, 1:]
+    return jnp.argmax(s, axis=-1) + 1, jnp.max(s, axis=-1)
+
+
+def coset_fve(x: jax.Array, T: GroupTables) -> jax.Array:
+    """(P, n_cols): share of each centred column of x (|G|, n_cols) explained by coset means."""
+    x = x - x.mean(axis=0)
+    proj = jnp.einsum("pgh,hn->pgn", jnp.asarray(T.partitions), x)
+    return jnp.sum(proj**2, axis=1) / jnp.maximum(jnp.sum(x**2, axis=0), 1e-30)
+
+
+def neuron_cosets(params: dict, T: GroupTables) -> dict[str, jax.Array]:
+    """Best coset partition per neuron for its left input: index (n_hidden,) (the coarsest among
+    those within 1e-3 of the best FVE), FVE (n_hidden,), and every partition's FVE (P, n_hidden)."""
+    left = embeddings(params)["left"]
+    if "W_Q" in params:
+        left = left @ params["W_in"]
+    fve = coset_fve(left, T)
+    # among partitions explaining (within 1e-3) the most, the coarsest: a sign neuron is constant on
+    # the cosets of A_n and so on those of any subgroup of A_n too
+    tied = fve >= jnp.max(fve, axis=0) - 1e-3
+    best = jnp.argmax(jnp.where(tied, -jnp.asarray(T.partition_sizes, jnp.float32)[:, None], -jnp.inf), axis=0)
+    return {"best": best, "fve": jnp.max(fve, axis=0), "all": fve}
+
+
+# ---------------------------------------------------------------------------------------------
+# Over training
+
+
+def learning_steps(similarity: jax.Array, steps: jax.Array, threshold: float) -> jax.Array:
+    """(R,) first step at which each irrep's logit similarity (n_ckpt, R) exceeds threshold; inf if never."""
+    above = similarity > threshold
+    first = jnp.argmax(above, axis=0)
+    return jnp.where(above.any(axis=0), jnp.asarray(steps, jnp.float32)[first], jnp.inf)
