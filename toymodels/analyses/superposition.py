@@ -71,19 +71,33 @@ def represented(W: jax.Array, threshold: float = REPRESENTED) -> jax.Array:
 def sticky_lines(D: jax.Array, mask: jax.Array, fractions=STICKY_FRACTIONS, width: float = 0.02,
                  flank: float = 0.06) -> dict:
     """For each fraction f: `count` of masked D values within `width` of f, and `concentration`:
-    that count's density (per unit of D) over the density in the flanks width < |D - f| <= flank.
-    A line (a cluster of features at exactly f) has a concentration far above 1, a smooth spread
-    about 1. The flank count is floored at one feature so an empty flank gives a finite ratio."""
+    that count's density (per unit of D) over the density in the flanks width < |D - f| <= flank,
+    where the flanks leave out the windows of the other fractions (2/5 and 3/8 are only 0.025
+    apart: a line at 3/8 must not count as the background of 2/5). A line (a cluster of features
+    at exactly f) has a concentration far above 1, a smooth spread about 1. The flank count is
+    floored at one feature so an empty flank gives a finite ratio."""
     D = jnp.ravel(D)
     mask = jnp.ravel(mask)
-    f = jnp.asarray(fractions)[:, None]
-    dist = jnp.abs(D[None, :] - f)
-    inside = jnp.sum((dist <= width) & mask[None, :], axis=1)
-    flanks = jnp.sum((dist > width) & (dist <= flank) & mask[None, :], axis=1)
-    ratio = (inside / (2 * width)) / (jnp.maximum(flanks, 1) / (2 * (flank - width)))
-    near_any = jnp.sum(jnp.any(dist <= width, axis=0) & mask)
+    fr = np.asarray(fractions, np.float64)
+    dist = jnp.abs(D[None, :] - jnp.asarray(fr, D.dtype)[:, None])
+    in_window = dist <= width                                   # (F, n)
+    inside = jnp.sum(in_window & mask[None, :], axis=1)
+    others = [jnp.any(in_window[np.delete(np.arange(len(fr)), i)], axis=0) for i in range(len(fr))]
+    in_flank = (dist > width) & (dist <= flank) & ~jnp.stack(others)
+    flanks = jnp.sum(in_flank & mask[None, :], axis=1)
+    flank_width = jnp.asarray([_flank_width(fr, i, width, flank) for i in range(len(fr))], D.dtype)
+    ratio = (inside / (2 * width)) / (jnp.maximum(flanks, 1) / flank_width)
+    near_any = jnp.sum(jnp.any(in_window, axis=0) & mask)
     return {"count": inside, "flank_count": flanks, "concentration": ratio,
             "share_near_any": near_any / jnp.maximum(jnp.sum(mask), 1)}
+
+
+def _flank_width(fr: np.ndarray, i: int, width: float, flank: float, grid: int = 20001) -> float:
+    """Length of fraction i's flanks once the other fractions' windows are taken out (numeric)."""
+    x = np.linspace(fr[i] - flank, fr[i] + flank, grid)
+    d = np.abs(x - fr[i])
+    keep = (d > width) & np.all(np.abs(x[:, None] - np.delete(fr, i)[None, :]) > width, axis=1)
+    return float(keep.mean() * 2 * flank)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,8 +168,9 @@ def neuron_feature_weights(W: jax.Array) -> jax.Array:
     return W
 
 
-def neuron_feature_counts(W: jax.Array, rel: float = 0.3, floor: float = 0.1) -> jax.Array:
-    """Features each neuron serves: |W_ji| >= max(rel * max_i |W_ji|, floor). (m,); 1 = monosemantic."""
+def neuron_feature_counts(W: jax.Array, rel: float = 0.5, floor: float = 0.1) -> jax.Array:
+    """Features each neuron serves: those it reads at least `rel` times as strongly as its main
+    feature, |W_ji| >= max(rel * max_i |W_ji|, floor). (m,); 1 = monosemantic."""
     a = jnp.abs(W)
     return jnp.sum(a >= jnp.maximum(rel * jnp.max(a, axis=1, keepdims=True), floor), axis=1)
 

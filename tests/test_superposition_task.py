@@ -1,0 +1,115 @@
+"""The superposition task: models, data sampling, loss and config checks."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from toymodels.errors import ConfigError
+from toymodels.tasks import superposition as sp
+
+
+@pytest.mark.parametrize("kind", sp.KINDS)
+@pytest.mark.parametrize("n, m", [(3, 2), (12, 7)])  # unrolled (n*m <= 64) and einsum paths
+def test_group_forward_is_the_per_model_definition(kind, n, m):
+    K, B = 3, 16
+    params = sp.init_group(jax.random.PRNGKey(1), kind, K, n, m)
+    params["b"] = jax.random.normal(jax.random.PRNGKey(2), (K, n)) * 0.1
+    x = jax.random.uniform(jax.random.PRNGKey(3), (K, n, B), minval=-1, maxval=1)
+    got = sp.group_forward(kind, params, x)
+    want = jax.vmap(lambda p, xk: sp.forward(kind, p, xk.T).T)(params, x)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_forward_matches_the_paper_formulas_on_hand_weights():
+    W = jnp.array([[1.0, -1.0, 0.5]])  # m=1, n=3
+    b = jnp.array([0.0, -0.1, 0.2])
+    x = jnp.array([0.3, 0.5, -0.2])
+    h = W @ x
+    np.testing.assert_allclose(sp.forward("linear", {"W": W, "b": b}, x), W.T @ h + b, atol=1e-6)
+    np.testing.assert_allclose(sp.forward("relu_output", {"W": W, "b": b}, x), jnp.maximum(W.T @ h + b, 0), atol=1e-6)
+    np.testing.assert_allclose(sp.forward("hidden_relu", {"W": W, "b": b}, x), jnp.maximum(W.T @ jnp.maximum(h, 0) + b, 0), atol=1e-6)
+    W_out = jnp.array([[2.0], [0.0], [1.0]])
+    np.testing.assert_allclose(sp.forward("absolute_value", {"W": W, "W_out": W_out, "b": b}, x),
+                               jnp.maximum(W_out @ jnp.maximum(h, 0) + b, 0), atol=1e-6)
+
+
+def test_independent_features_have_the_papers_distribution():
+    density = jnp.array([[1.0, 0.3, 0.05], [0.5, 0.5, 0.5]])
+    x = np.asarray(sp.sample_features(jax.random.PRNGKey(0), density, 200_000))
+    assert x.shape == (2, 3, 200_000)
+    np.testing.assert_allclose((x != 0).mean(-1), density, atol=0.005)
+    nz = x[0, 1][x[0, 1] != 0]
+    assert nz.min() >= 0 and nz.max() < 1 and abs(nz.mean() - 0.5) < 0.01 and abs(nz.var() - 1 / 12) < 0.003
+    s = np.asarray(sp.sample_features(jax.random.PRNGKey(1), density, 200_000, signed=True))
+    nz = s[1, 0][s[1, 0] != 0]
+    assert nz.min() >= -1 and nz.max() < 1 and abs(nz.mean()) < 0.01 and abs(nz.var() - 1 / 3) < 0.01
+    # different features of one example are independent
+    a, b = x[1, 0] != 0, x[1, 1] != 0
+    assert abs((a & b).mean() - 0.25) < 0.005
+
+
+def test_correlated_and_anticorrelated_features():
+    density = jnp.full((1, 6), 0.2)
+    c = np.asarray(sp.sample_features(jax.random.PRNGKey(0), density, 100_000, correlation="correlated", set_size=3))
+    on = c[0] != 0
+    assert (on[0] == on[1]).all() and (on[1] == on[2]).all() and (on[3] == on[5]).all()
+    np.testing.assert_allclose(on.mean(-1), 0.2, atol=0.005)
+    assert abs((on[0] & on[3]).mean() - 0.04) < 0.003  # different sets stay independent
+    a = np.asarray(sp.sample_features(jax.random.PRNGKey(1), density, 100_000, correlation="anticorrelated"))
+    on = a[0] != 0
+    assert not (on[0] & on[1]).any() and not (on[4] & on[5]).any()
+    np.testing.assert_allclose(on.mean(-1), 0.2, atol=0.005)
+
+
+def test_loss_is_importance_weighted_mean_squared_error():
+    g = sp._group("t", "relu_output", 4, 2, np.array([1.0, 0.5]), [1.0, 0.5, 0.25, 0.0])
+    data = {"density": jnp.asarray(g.density), "importance": jnp.asarray(g.importance)}
+    zero = {"W": jnp.zeros((2, 2, 4)), "b": jnp.zeros((2, 4))}
+    got = np.asarray(sp.group_losses(g, zero, data, jax.random.PRNGKey(0), 200_000))
+    # output 0: loss = sum_i I_i E[x_i^2] / n with E[x^2] = p / 3
+    np.testing.assert_allclose(got, 1.75 * np.array([1.0, 0.5]) / 3 / 4, rtol=0.01)
+    # a model that copies the first two features exactly loses only on features 2 and 3
+    W = jnp.broadcast_to(jnp.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]), (2, 2, 4))
+    got = np.asarray(sp.group_losses(g, {"W": W, "b": jnp.zeros((2, 4))}, data, jax.random.PRNGKey(0), 200_000))
+    np.testing.assert_allclose(got, 0.25 * np.array([1.0, 0.5]) / 3 / 4, rtol=0.02)
+
+
+def test_init_is_xavier_normal_with_zero_bias():
+    p = sp.init_group(jax.random.PRNGKey(0), "absolute_value", 50, 40, 10)
+    assert p["W"].shape == (50, 10, 40) and p["W_out"].shape == (50, 40, 10)
+    np.testing.assert_allclose(np.std(p["W"]), np.sqrt(2 / 50), rtol=0.03)
+    assert not np.asarray(p["b"]).any()
+
+
+def test_groups_cover_every_figure_and_the_papers_grids():
+    cfg = sp.Config()
+    gs = {g.name: g for g in sp.groups(cfg)}
+    assert (gs["geometry"].n, gs["geometry"].m, gs["geometry"].k) == (200, 20, 20)
+    np.testing.assert_allclose(gs["intro"].density[:, 0], 20.0 ** -np.linspace(0, 1, 10), rtol=1e-5)
+    np.testing.assert_allclose(gs["lvr_relu"].importance[0], 0.7 ** np.arange(20), rtol=1e-5)
+    np.testing.assert_allclose(gs["abs"].importance[0, :2], [0.8, 0.64], rtol=1e-5)
+    ph = gs["phase_2_1"]
+    assert ph.grid == (3, 15, 15) and ph.k == 675
+    r, s = sp.phase_axes(cfg)
+    t, i, j = 2, 4, 7
+    k = np.ravel_multi_index((t, i, j), ph.grid)
+    np.testing.assert_allclose(ph.importance[k], [1.0, r[i]], rtol=1e-5)
+    np.testing.assert_allclose(ph.density[k], [s[j], s[j]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"geometry_m": 300}, "geometry_m=300 must be < geometry_n=200"),
+    ({"abs_pair_sparsity": 1.0}, "abs_pair_sparsity must lie in [0, 1)"),
+    ({"intro_sparsity_max": -0.1}, "intro_sparsity_max must lie in [0, 1)"),
+    ({"batch": 0}, "batch must be a positive integer"),
+    ({"wtw_n": -3}, "wtw_n must be a positive integer"),
+    ({"phase_density_min": 1.5}, "phase_density_min must lie in (0, 1)"),
+    ({"intro_m": 3}, "intro_m must be 2"),
+])
+def test_config_rejects_bad_values_in_one_line(change, message):
+    with pytest.raises(ConfigError) as e:
+        dataclasses.replace(sp.Config(), **change).validate()
+    assert message in str(e.value) and "\n" not in str(e.value)
