@@ -16,8 +16,10 @@ Definitions chosen here:
 - Layer ablations replace a layer's output by its mean over the table (mean ablation).
 - Neuron direct logit attribution (DLA): neuron j of layer l adds post_lj (W_out[l, j] . w_U)
   to the logit through the residual stream straight to the classifier. Signed by s.
-- Neurons for q of a fact: the fewest neurons, largest signed DLA first, whose DLA sums to at
-  least q times the sum of all neurons' signed DLA for that fact (NaN when that sum is <= 0).
+- Neurons for q of a fact: the fewest neurons, largest |contribution| first, whose
+  |contributions| sum to at least q of the total |contribution| over all neurons (absolute
+  values: a fact carried by two large neurons that cancel is spread, not localised). Computed
+  both for DLA and for single-neuron ablation effects.
 - Single-neuron ablation: zero the neuron and run the rest of the network; effect = s times the
   drop of the logit (for MLP1 neurons this equals their DLA).
 - Neuron-effect correlation: Pearson correlation across neurons of two facts' (unsigned) DLA
@@ -177,26 +179,33 @@ def neuron_dla(params: dict, data: dict, activation: str = "gelu") -> jax.Array:
     return jnp.concatenate(cols, axis=1)
 
 
-def neurons_for_share(signed: jax.Array, share: float) -> jax.Array:
-    """Per fact (row of `signed`, (P, K) signed contributions): the fewest neurons, largest
-    first, whose contributions reach `share` of the row's total; NaN when the total is <= 0."""
-    total = signed.sum(axis=1)
-    csum = jnp.cumsum(-jnp.sort(-signed, axis=1), axis=1)
-    k = jnp.argmax(csum >= share * total[:, None], axis=1) + 1
+def neurons_for_share(contrib: jax.Array, share: float) -> jax.Array:
+    """Per fact (row of `contrib`, (P, K) contributions of K neurons): the fewest neurons,
+    largest |contribution| first, whose |contributions| reach `share` of the row's total
+    |contribution| (absolute values, so neurons that cancel each other count as used);
+    NaN for a row of zeros."""
+    mag = jnp.abs(contrib)
+    total = mag.sum(axis=1)
+    csum = jnp.cumsum(-jnp.sort(-mag, axis=1), axis=1)
+    k = jnp.argmax(csum >= share * total[:, None] * (1 - 1e-6), axis=1) + 1
     return jnp.where(total > 0, k.astype(jnp.float32), jnp.nan)
 
 
 def neurons_per_fact(params: dict, data: dict, activation: str = "gelu") -> dict:
-    """Signed DLA per fact and neuron, neurons needed for 50% and 90% of each fact's neuron
-    logit, and the share of it carried by the single largest neuron: (P,) each (NaN outside
-    the table or where the neurons' total is <= 0)."""
-    signed = neuron_dla(params, data, activation) * _sign(data)[:, None]
+    """Per fact (P,), NaN outside the table: neurons needed for 50% and 90% of the fact's
+    neuron attribution, by direct logit attribution (k50, k90) and by single-neuron ablation
+    effects (k50_ablation, k90_ablation, which include MLP0 neurons' effect through MLP1), and
+    the share of the |DLA| carried by the largest neuron (top_share)."""
+    dla = neuron_dla(params, data, activation)
+    abl = single_neuron_ablations(params, data, activation)
     in_table = data["table_weight"] > 0
-    nan = jnp.nan
-    top = jnp.max(signed, axis=1) / signed.sum(axis=1)
-    return {"k50": jnp.where(in_table, neurons_for_share(signed, 0.5), nan),
-            "k90": jnp.where(in_table, neurons_for_share(signed, 0.9), nan),
-            "top_share": jnp.where(in_table & (signed.sum(axis=1) > 0), top, nan)}
+    mag = jnp.abs(dla)
+    top = jnp.max(mag, axis=1) / jnp.maximum(mag.sum(axis=1), 1e-30)
+    out = {"top_share": top}
+    for name, c in (("", dla), ("_ablation", abl)):
+        out[f"k50{name}"] = neurons_for_share(c, 0.5)
+        out[f"k90{name}"] = neurons_for_share(c, 0.9)
+    return {k: jnp.where(in_table, v, jnp.nan) for k, v in out.items()}
 
 
 def single_neuron_ablations(params: dict, data: dict, activation: str = "gelu") -> jax.Array:

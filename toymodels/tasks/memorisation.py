@@ -53,7 +53,7 @@ class Config:
     n: int = 32                  # table size (sweepable: the instance's own n <= max_n)
     width: int = 16              # neurons per MLP layer (sweepable: <= max_width)
     structured: bool = False     # sweepable: False = random labels, True = `structure` labels
-    structure: str = "xor"       # the structured label kind: "row" or "xor"
+    structure: str = "row"       # the structured label kind: "row" or "xor"
     max_n: int = 64              # rows of the embedding tables (compiled shape)
     max_width: int = 64          # neurons per layer in the parameters (compiled shape)
     d: int = 32                  # embedding / residual dimension
