@@ -28,9 +28,9 @@ from toymodels.tasks.memorisation import Config
 PRESETS = {
     # d = 16, widths 4-16 (281-1073 trainable parameters), tables 12^2-40^2 pairs: the narrow
     # models are over capacity at the larger tables; two seeds. ~2-3 minutes on a 2-core CPU.
-    "quick": Config(n=40, width=16, max_n=40, max_width=16, d=16, lr=1e-2, steps=3000, eval_every=100, seeds=2),
+    "quick": Config(n=16, width=4, max_n=40, max_width=16, d=16, lr=1e-2, steps=3000, eval_every=100, seeds=2),
     # d = 32, widths 8-32 (1073-4193 parameters), tables 32^2-64^2 pairs, 10k steps.
-    "paper": Config(n=64, width=32, max_n=64, max_width=32, d=32, lr=1e-2, steps=10_000, eval_every=200, seeds=2),
+    "paper": Config(n=32, width=8, max_n=64, max_width=32, d=32, lr=1e-2, steps=10_000, eval_every=200, seeds=2),
 }
 # The grid each preset is meant to train (comma lists on sweepable keys, as with --set).
 PRESET_SETS = {
