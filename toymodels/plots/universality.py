@@ -194,7 +194,7 @@ def coset_view(run, results):
         r = names.index(name)
         sel = np.nonzero((f["neuron_cluster"][0] == r) & (f["neuron_share"][0] >= 0.9))[0][:4]
         panels += [(name, j) for j in sel]
-    fig, axes = subplots(max(len(panels), 1), size=(4.4, 3.8))
+    fig, axes = subplots(max(len(panels), 1), size=(4.4, 3.8), layout="constrained")
     if not panels:
         axes[0].text(0.5, 0.5, "no neurons of the coset irreps in seed 0", ha="center", va="center")
         axes[0].set_axis_off()
