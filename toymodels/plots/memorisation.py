@@ -200,12 +200,13 @@ def neuron_effect_correlation(run, results):
     same and with opposite labels per width."""
     f = results["final"]
     chosen = _at_capacity(results)
-    fig, (ax, ax2) = subplots(2, size=(5, 4))
+    fig, (ax, ax2) = subplots(2, size=(5.4, 4.2))
+    fig.subplots_adjust(wspace=0.5)
     if chosen:
         i = chosen[0]
         order = np.argsort(f["corr_labels"][i], kind="stable")
         im = ax.imshow(f["correlation"][i][np.ix_(order, order)], cmap="RdBu_r", vmin=-1, vmax=1)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="correlation")
         n0 = int((f["corr_labels"][i] < 0.5).sum())
         ax.axhline(n0 - 0.5, color="k", lw=0.5)
         ax.axvline(n0 - 0.5, color="k", lw=0.5)
