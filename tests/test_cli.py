@@ -152,3 +152,12 @@ def test_out_of_device_memory_is_one_line(monkeypatch, capsys, tmp_path):
     assert main(["reproduce", "grokking", "--out", str(tmp_path / "run")]) == 1
     assert capsys.readouterr().err.strip() == (
         "toymodels: error: out of device memory; train fewer instances at once (--seeds, swept values)")
+
+
+def test_a_preset_can_bring_its_own_sweep_and_the_users_set_wins():
+    from toymodels.pipeline import resolve
+
+    _, _, spec = resolve("memorisation", "quick")
+    assert set(spec["sweep"]) == {"n", "width", "structured"} and len(spec["instances"]) > 1
+    _, _, spec = resolve("memorisation", "quick", sets=("n=16",))
+    assert "n" not in spec["sweep"] and {i["n"] for i in spec["instances"]} == {16}

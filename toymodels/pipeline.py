@@ -30,7 +30,9 @@ def resolve(name: str, preset: str = "quick", seeds: int | None = None, sets: tu
         if seeds < 1:
             raise ConfigError(f"--seeds must be a positive integer (got {seeds})")
         cfg = dataclasses.replace(cfg, seeds=seeds)
-    cfg, sweep = apply_overrides(cfg, list(sets), exp.SWEEPABLE)
+    # A preset may start from --set items of its own (e.g. a sweep grid); the user's come after and win.
+    preset_sets = getattr(exp, "PRESET_SETS", {}).get(preset, ())
+    cfg, sweep = apply_overrides(cfg, [*preset_sets, *sets], exp.SWEEPABLE)
     spec = {"experiment": name, "preset": preset, "config": dataclasses.asdict(cfg), "sweep": sweep,
             "instances": instances(cfg, sweep, exp.SWEEPABLE)}
     return exp, cfg, spec
