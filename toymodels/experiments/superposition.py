@@ -69,13 +69,19 @@ def figures(run, results, out, only=None):
 # Analyses
 
 
-def eval_losses(group: sp.Group, params: dict, batch: int = EVAL_BATCH, seed: int = EVAL_SEED) -> np.ndarray:
-    """Loss of every model of a group, every instance (params leaves (N, K, ...)), on one fixed
-    large batch: (N, K)."""
-    data = {"density": jnp.asarray(group.density), "importance": jnp.asarray(group.importance)}
+def eval_losses(gs: tuple[sp.Group, ...], params: dict, batch: int = EVAL_BATCH, seed: int = EVAL_SEED) -> dict:
+    """Loss of every model of every group, every instance (params leaves (N, K, ...)), on one
+    fixed large batch: {group: (N, K)}. One compiled program, mapped over instances."""
+    data = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), sp.make_data(gs, 1))
     key = jax.random.PRNGKey(seed)
-    fn = jax.jit(jax.vmap(lambda p: sp.group_losses(group, p, data, key, batch)))
-    return np.asarray(fn(params))
+    fn = jax.jit(lambda ps: jax.lax.map(lambda p: sp.losses(gs, p, data, key, batch), ps))
+    return {k: np.asarray(v) for k, v in fn(params).items()}
+
+
+@jax.jit
+def _summaries(Ws: dict) -> dict:
+    """analyses.superposition.summary of every model: {group: {name: (N, K, ...)}}."""
+    return {k: jax.vmap(jax.vmap(A.summary))(W) for k, W in Ws.items()}
 
 
 def _best_tries(loss: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
@@ -91,13 +97,15 @@ def analyse(run) -> dict:
     the figures per model, plus the phase grids, polygons, sticky lines and neuron quantities."""
     cfg = Config(**run.config)
     final = jax.tree_util.tree_map(np.asarray, run.final_params())
+    gs = sp.groups(cfg)
+    losses = eval_losses(gs, final)
+    summaries = jax.tree_util.tree_map(np.asarray, _summaries({g.name: final[g.name]["W"] for g in gs}))
     out: dict = {"config": cfg, "groups": {}}
-    for g in sp.groups(cfg):
-        p = final[g.name]
-        loss = eval_losses(g, p)
+    for g in gs:
+        loss = losses[g.name]
         shown = np.argmin(loss, axis=0) if cfg.best_of else np.zeros(g.k, int)
-        out["groups"][g.name] = {"group": g, "params": p, "loss": loss, "shown": shown,
-                                 "summary": A.stack_summary(p["W"])}
+        out["groups"][g.name] = {"group": g, "params": final[g.name], "loss": loss, "shown": shown,
+                                 "summary": summaries[g.name]}
     G = out["groups"]
 
     intro = G["intro"]

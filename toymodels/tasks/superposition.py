@@ -38,7 +38,8 @@ from toymodels.errors import ConfigError
 
 KINDS = ("linear", "relu_output", "hidden_relu", "absolute_value")
 CORRELATIONS = ("independent", "correlated", "anticorrelated")
-UNROLL_MAX = 64  # models with n * m <= this run as unrolled elementwise code (10x faster on CPU than tiny matmuls)
+UNROLL_MAX = 16  # models with n * m <= this run as unrolled elementwise code: 10x faster on a CPU than
+                 # tiny matmuls, but compile time grows with n * m (the phase-diagram and intro models)
 
 # The paper's sparsity grids that are lists rather than geometric ranges (feature probability p = 1 - S).
 LINEAR_VS_RELU_DENSITIES = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
@@ -208,9 +209,7 @@ def sample_features(key: jax.Array, density: jax.Array, batch: int, signed: bool
     k, n = density.shape
     p = density[:, :, None]
     if correlation == "independent":
-        u = jax.random.uniform(key, (n, batch))
-        x = jnp.where(u < p, u / p, 0.0)
-        return 2.0 * x - jnp.where(u < p, 1.0, 0.0) if signed else x
+        return features_from_uniform(jax.random.uniform(key, (n, batch)), density, signed)
     k_gate, k_val, k_pick = jax.random.split(key, 3)
     values = jax.random.uniform(k_val, (k, n, batch))
     if signed:
@@ -229,6 +228,15 @@ def sample_features(key: jax.Array, density: jax.Array, batch: int, signed: bool
     else:
         raise ValueError(f"unknown correlation {correlation!r}; known: {', '.join(CORRELATIONS)}")
     return jnp.where(present, values, 0.0)
+
+
+def features_from_uniform(u: jax.Array, density: jax.Array, signed: bool = False) -> jax.Array:
+    """Independent features (K, n, B) from one uniform draw u (n, B) shared by the K models:
+    present iff u < p, value u / p (uniform on [0, 1) given presence), or 2 u / p - 1 when signed."""
+    p = density[:, :, None]
+    present = u < p
+    x = jnp.where(present, u / p, 0.0)
+    return jnp.where(present, 2.0 * x - 1.0, 0.0) if signed else x
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,10 +289,16 @@ def group_forward(kind: str, params: dict, x: jax.Array) -> jax.Array:
     return out if kind == "linear" else jax.nn.relu(out)
 
 
-def group_losses(group: Group, params: dict, data: dict, key: jax.Array, batch: int) -> jax.Array:
-    """Per-model loss (K,): mean over batch and features of I_i (x_i - x'_i)^2."""
-    x = sample_features(key, data["density"], batch, signed=group.kind == "absolute_value",
-                        correlation=group.correlation, set_size=group.set_size)
+def group_losses(group: Group, params: dict, data: dict, key: jax.Array, batch: int,
+                 u: jax.Array | None = None) -> jax.Array:
+    """Per-model loss (K,): mean over batch and features of I_i (x_i - x'_i)^2. Independent
+    features can come from a pre-drawn uniform u (n, batch) instead of the key."""
+    signed = group.kind == "absolute_value"
+    if u is not None and group.correlation == "independent":
+        x = features_from_uniform(u, data["density"], signed)
+    else:
+        x = sample_features(key, data["density"], batch, signed=signed, correlation=group.correlation,
+                            set_size=group.set_size)
     err = (group_forward(group.kind, params, x) - target(group.kind, x)) ** 2
     return jnp.mean(jnp.sum(data["importance"][:, :, None] * err, axis=1), axis=-1) / group.n
 
@@ -293,13 +307,34 @@ def group_losses(group: Group, params: dict, data: dict, key: jax.Array, batch: 
 # The task of one engine instance: every group, summed
 
 
+def _weight_shapes(g: Group) -> dict:
+    shapes = {"W": (g.k, g.m, g.n)}
+    if g.kind == "absolute_value":
+        shapes["W_out"] = (g.k, g.n, g.m)
+    return shapes
+
+
 def init_params(gs: tuple[Group, ...], key: jax.Array) -> dict:
-    return {g.name: init_group(jax.random.fold_in(key, i), g.kind, g.k, g.n, g.m) for i, g in enumerate(gs)}
+    """`init_group` for every group, from ONE normal draw cut into the matrices (a draw per
+    matrix compiles several times slower on a CPU; init compiles on every run)."""
+    shapes = [(g, name, shape) for g in gs for name, shape in _weight_shapes(g).items()]
+    sizes = [math.prod(shape) for _, _, shape in shapes]
+    z = jax.random.normal(key, (sum(sizes),), jnp.float32)
+    params = {g.name: {"b": jnp.zeros((g.k, g.n), jnp.float32)} for g in gs}
+    for (g, name, shape), start, size in zip(shapes, np.cumsum([0] + sizes[:-1]), sizes):
+        params[g.name][name] = math.sqrt(2.0 / (g.n + g.m)) * z[start:start + size].reshape(shape)
+    return params
 
 
 def losses(gs: tuple[Group, ...], params: dict, data: dict, key: jax.Array, batch: int) -> dict:
-    return {g.name: group_losses(g, params[g.name], data[g.name], jax.random.fold_in(key, i), batch)
-            for i, g in enumerate(gs)}
+    """Per-model losses of every group. One uniform draw serves every group's independent
+    features (one random-number kernel to compile instead of one per group)."""
+    widths = [g.n for g in gs]
+    u = jax.random.uniform(key, (sum(widths), batch))
+    starts = np.cumsum([0] + widths[:-1])
+    return {g.name: group_losses(g, params[g.name], data[g.name], jax.random.fold_in(key, i), batch,
+                                 u=u[start:start + g.n])
+            for i, (g, start) in enumerate(zip(gs, starts))}
 
 
 def loss(params: dict, data: dict, key: jax.Array, gs: tuple[Group, ...], batch: int) -> jax.Array:

@@ -1,0 +1,77 @@
+"""`toymodels reproduce superposition` end to end on a tiny figure set, and bad input through the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+from toymodels import load_run
+from toymodels.cli import main
+from toymodels.experiments import superposition as E
+
+TINY = ["--set", "steps=40", "--set", "eval_every=20", "--set", "batch=64", "--set", "intro_points=3",
+        "--set", "lvr_n=8", "--set", "lvr_m=3", "--set", "wtw_n=12", "--set", "wtw_m=4", "--set", "geometry_n=16",
+        "--set", "geometry_m=4", "--set", "geometry_points=3", "--set", "phase_points=3", "--set", "phase_tries=2",
+        "--set", "hidden_n=6", "--set", "hidden_m=3", "--set", "abs_n=10", "--set", "abs_m=4", "--set", "abs_pair_n=6",
+        "--set", "abs_pair_m=4", "--no-progress"]
+
+
+ARGS = ["reproduce", "superposition", "--seeds", "2", "--set", "best_of=true", *TINY]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("superposition") / "run"
+    assert main([*ARGS, "--out", str(out)]) == 0
+    return out
+
+
+def test_tiny_reproduce_makes_every_figure_and_a_report(tiny_run):
+    out = tiny_run
+    run = load_run(out)
+    report = json.loads((out / "report.json").read_text())
+    assert {c["id"] for c in report["claims"]} == {"linear_no_superposition", "relu_dense_no_superposition", "pentagon",
+                                                    "d_star_curve", "sticky_lines", "phase_boundary_n2m1"}
+    for c in report["claims"]:
+        assert len(c["per_seed"]) == 2 and isinstance(c["holds"], bool) and c["measured"]
+    names = {f.rsplit(".", 1)[0] for f in report["figures"]}
+    assert names == set(E.FIGURES)
+    assert all((out / f).stat().st_size > 1000 for f in report["figures"])
+    # the run reloads; params are per group with the model axis inside each instance
+    assert run.params["geometry"]["W"].shape == (1, 2, 3, 4, 16)  # (checkpoints, seeds, K, m, n)
+    assert run.params["phase_2_1"]["W"].shape == (1, 2, 18, 1, 2)
+    assert run.metrics["loss_phase_3_2"].shape == (3, 2, 18)
+    # best_of picks, per model, the seed with the lowest evaluation loss
+    results = E.analyse(run)
+    g = results["groups"]["geometry"]
+    np.testing.assert_array_equal(g["shown"], np.argmin(g["loss"], axis=0))
+
+
+def test_rerun_resumes_the_finished_run_and_figure_makes_only_that_figure(tiny_run):
+    before = load_run(tiny_run).final_params()["geometry"]["W"].copy()
+    (tiny_run / "phase_diagrams.png").unlink()
+    assert main([*ARGS, "--out", str(tiny_run), "--figure", "phase_diagrams"]) == 0
+    run = load_run(tiny_run)
+    assert run.report["figures"] == ["phase_diagrams.png", "phase_diagrams.pdf"]
+    assert (tiny_run / "phase_diagrams.png").exists()
+    np.testing.assert_array_equal(run.final_params()["geometry"]["W"], before)  # nothing retrained
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "geometry_sparsity_max=1"], "geometry_sparsity_max must lie in [0, 1)"),
+    (["--set", "abs_pair_sparsity=-0.5"], "abs_pair_sparsity must lie in [0, 1)"),
+    (["--set", "wtw_m=150"], "wtw_m=150 must be < wtw_n=100"),
+    (["--set", "geometry_n=0"], "geometry_n must be a positive integer"),
+    (["--set", "batch=-1"], "batch must be a positive integer"),
+    (["--set", "steps=0"], "steps must be a positive integer"),
+    (["--set", "batch=64,128"], "batch cannot be swept"),
+    (["--set", "lr=1e-3,-1"], "need lr > 0"),
+    (["--figure", "nosuch"], "unknown figure 'nosuch' for superposition; known: intro_geometry,"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    code = main(["reproduce", "superposition", *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("toymodels: error:")
+    assert not out.exists()
