@@ -92,9 +92,9 @@ def test_groups_cover_every_figure_and_the_papers_grids():
     np.testing.assert_allclose(gs["lvr_relu"].importance[0], 0.7 ** np.arange(20), rtol=1e-5)
     np.testing.assert_allclose(gs["abs"].importance[0, :2], [0.8, 0.64], rtol=1e-5)
     ph = gs["phase_2_1"]
-    assert ph.grid == (3, 15, 15) and ph.k == 675
+    assert ph.grid == (2, 12, 12) and ph.k == 288
     r, s = sp.phase_axes(cfg)
-    t, i, j = 2, 4, 7
+    t, i, j = 1, 4, 7
     k = np.ravel_multi_index((t, i, j), ph.grid)
     np.testing.assert_allclose(ph.importance[k], [1.0, r[i]], rtol=1e-5)
     np.testing.assert_allclose(ph.density[k], [s[j], s[j]], rtol=1e-5)

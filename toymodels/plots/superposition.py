@@ -86,7 +86,7 @@ def intro_geometry(results):
         ax.set_yticks([])
         sides = int(poly["sides"][grp["shown"][idx], idx])
         n_rep = int(poly["n_represented"][grp["shown"][idx], idx])
-        shape = {2: "antipodal pair", 3: "triangle", 4: "square", 5: "pentagon"}.get(sides, f"{sides}-gon")
+        shape = {2: "antipodal pair", 3: "triangle", 4: "2 antipodal pairs", 5: "pentagon"}.get(sides, f"{sides}-gon")
         ax.set_title(f"{n_rep} features" + (f": {shape}" if sides else ""), fontsize=8)
     axes[0, 0].set_ylabel("W^T W (red +, blue -)")
     axes[1, 0].set_ylabel("W columns (hidden plane)")
