@@ -92,7 +92,7 @@ def test_groups_cover_every_figure_and_the_papers_grids():
     np.testing.assert_allclose(gs["lvr_relu"].importance[0], 0.7 ** np.arange(20), rtol=1e-5)
     np.testing.assert_allclose(gs["abs"].importance[0, :2], [0.8, 0.64], rtol=1e-5)
     ph = gs["phase_2_1"]
-    assert ph.grid == (2, 12, 12) and ph.k == 288
+    assert ph.grid == (3, 12, 12) and ph.k == 432
     r, s = sp.phase_axes(cfg)
     t, i, j = 1, 4, 7
     k = np.ravel_multi_index((t, i, j), ph.grid)

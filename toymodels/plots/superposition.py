@@ -41,7 +41,7 @@ def _sparsity_label(p: float) -> str:
 
 
 def _wtw(ax, W, b=None, title=""):
-    heatmap(ax, W.T @ W, title=title, cmap=WEIGHT_CMAP, symmetric=False, colorbar=False, vmin=-1, vmax=1)
+    heatmap(ax, W.T @ W, title=title, cmap=WEIGHT_CMAP, symmetric=False, colorbar=False, vmin=-1, vmax=1, aspect="equal")
     ax.set_xticks([])
     ax.set_yticks([])
 

@@ -65,7 +65,7 @@ class Config:
     geometry_points: int = 20                 # also the W^T W grid
     geometry_sparsity_max: float = 0.95
     phase_points: int = 12                    # grid side of each phase diagram
-    phase_tries: int = 2                      # models per phase-grid point; the lowest-loss one is kept
+    phase_tries: int = 3                      # models per phase-grid point; the lowest-loss one is kept
     phase_density_min: float = 0.01           # densities 1 .. this (log grid)
     phase_importance_max: float = 10.0        # relative importance 1/this .. this (log grid)
     hidden_n: int = 10
