@@ -100,8 +100,7 @@ def linear_vs_relu(results):
     rows = [("lvr_linear", "linear"), ("lvr_relu", "ReLU output")]
     g = results["groups"]["lvr_linear"]["group"]
     k = g.k
-    fig, axes = plt.subplots(4, k, figsize=(1.7 * k, 7.6), squeeze=False,
-                             gridspec_kw={"height_ratios": [1, 1.2, 1, 1.2]})
+    fig, axes = plt.subplots(4, k, figsize=(1.7 * k, 6.6), squeeze=False)
     for r, (name, label) in enumerate(rows):
         P = _shown(results, name)
         grp = results["groups"][name]["group"]
