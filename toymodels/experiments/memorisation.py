@@ -131,7 +131,10 @@ def analyse(run) -> dict:
 
 
 def _claim(id_, claim, expected, per_seed, holds, fmt):
-    shown = "; ".join(fmt(v) for v in per_seed[:8]) + ("; ..." if len(per_seed) > 8 else "")
+    # the instances that fail are shown first, so a NO names its culprits within the first eight
+    order = sorted(range(len(per_seed)), key=lambda i: bool(holds[i])) if isinstance(holds, list) else range(len(per_seed))
+    shown = [fmt(per_seed[i]) for i in order]
+    shown = "; ".join(shown[:8]) + ("; ..." if len(shown) > 8 else "")
     return {"id": id_, "claim": claim, "expected": expected, "measured": shown or "no instance to measure",
             "per_seed": per_seed, "holds": bool(holds) and all(holds) if isinstance(holds, list) else bool(holds)}
 
