@@ -46,6 +46,8 @@ def _list() -> None:
         keys = [f.name for f in dataclasses.fields(next(iter(exp.PRESETS.values())))]
         print(f"{name}: {text}")
         print(f"  presets: {', '.join(exp.PRESETS)}")
+        for preset, sets in getattr(exp, "PRESET_SETS", {}).items():
+            print(f"    {preset} also sets: {' '.join(sets)}")
         print(f"  --set keys: {', '.join(keys)}")
         print(f"  sweepable (comma lists): {', '.join(exp.SWEEPABLE)}")
         print(f"  figures (--figure): {', '.join(exp.FIGURES)}")
