@@ -47,6 +47,7 @@ import numpy as np  # noqa: E402
 from toymodels import engine  # noqa: E402
 from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
 from toymodels.tasks import modular_addition as ma  # noqa: E402
+from write_result import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 TORCH_ANCHOR_MS = 980.0  # REFERENCE.md section 5: reference PyTorch code, 2-core CPU, per step
 SEED_COUNTS = (1, 8, 64)
@@ -523,16 +524,7 @@ def main(argv=None) -> int:
         ap.error("--repeats must be >= 1")
 
     result = run(args)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    else:
-        print(text)
-        default = Path(__file__).resolve().parent / "results" / (
-            f"grokking-{result['platform']}{'-quick' if args.quick else ''}.json")
-        default.parent.mkdir(parents=True, exist_ok=True)
-        default.write_text(text + "\n")
+    write_result(result, args.out, f"grokking-{result['platform']}{'-quick' if args.quick else ''}")
     if not args.silent:
         print(summary(result), file=sys.stderr)
     return 0

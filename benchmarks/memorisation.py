@@ -11,7 +11,6 @@ one instance of the largest size alone, measured side by side in one process.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -27,6 +26,7 @@ import jax  # noqa: E402
 from toymodels import engine  # noqa: E402
 from toymodels.experiments import memorisation as E  # noqa: E402
 from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
+from write_result import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 TINY = ("n=6,8", "width=2,4", "structured=0,1", "d=8", "max_n=16", "max_width=4")
 
@@ -83,15 +83,7 @@ def main(argv=None) -> dict:
             res[preset] = {"grid": grid, "largest_instance_alone": one,
                            "grid_vs_largest_alone_instance_steps_ratio":
                                round(grid["instance_steps_per_s"] / one["instance_steps_per_s"], 2)}
-    text = json.dumps(res, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    else:
-        print(text)
-        if not args.quick:
-            out = ROOT / "benchmarks" / "results" / f"memorisation_{res['device']}.json"
-            out.parent.mkdir(exist_ok=True)
-            out.write_text(text + "\n")
+    write_result(res, args.out, None if args.quick else f"memorisation_{res['device']}")
     return res
 
 

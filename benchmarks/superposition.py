@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import platform as _platform
 import statistics
@@ -46,6 +45,7 @@ import optax  # noqa: E402
 
 from toymodels import engine  # noqa: E402
 from toymodels.tasks import superposition as sp  # noqa: E402
+from write_result import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 SUBSETS = ("geometry", "wtw", "phase_2_1", "intro")
 QUICK_SETS = dict(geometry_n=20, geometry_m=4, geometry_points=3, wtw_n=12, wtw_m=3, phase_points=3, phase_tries=1,
@@ -233,15 +233,7 @@ def main(argv=None) -> int:
     if args.repeats < 1:
         ap.error("--repeats must be >= 1")
     result = run(args)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    else:
-        print(text)
-        default = ROOT / "benchmarks" / "results" / f"superposition-{result['platform']}{'-quick' if args.quick else ''}.json"
-        default.parent.mkdir(parents=True, exist_ok=True)
-        default.write_text(text + "\n")
+    write_result(result, args.out, f"superposition-{result['platform']}{'-quick' if args.quick else ''}")
     if not args.silent:
         print(summary(result), file=sys.stderr)
     return 0

@@ -14,7 +14,6 @@ the paper run (250k epochs x 50 seeds) from the 50-seed rate.
 from __future__ import annotations
 
 import argparse
-import json
 import platform as _platform
 import statistics
 import sys
@@ -30,6 +29,7 @@ import jax  # noqa: E402
 from toymodels import engine  # noqa: E402
 from toymodels.experiments import universality as exp  # noqa: E402
 from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
+from write_result import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 
 def measure(n_seeds: int, chunk: int, repeats: int, sets: tuple[str, ...]) -> dict:
@@ -73,14 +73,7 @@ def main(argv=None) -> dict:
               "jax": jax.__version__, "by_seeds": rows,
               "paper_run_hours_at_measured_rate": 250_000 / rate50 / 3600,
               "note": "epochs are full-batch steps over the 5760 train pairs; medians of --repeats chunks"}
-    text = json.dumps(result, indent=2)
-    if args.out:
-        Path(args.out).write_text(text)
-    else:
-        print(text)
-        if not args.quick:
-            (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-            (ROOT / "benchmarks" / "results" / f"universality-{result['platform']}.json").write_text(text)
+    write_result(result, args.out, None if args.quick else f"universality-{result['platform']}")
     return result
 
 

@@ -1,6 +1,5 @@
 """The engine: per-instance hyperparameters, sharding, resume after kill -9."""
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -13,7 +12,6 @@ import numpy as np
 import pytest
 
 from toymodels import engine
-from toymodels.experiments import grokking
 from toymodels.pipeline import engine_inputs, resolve, train_run
 from toymodels.store import RunStore, load_run
 

@@ -11,7 +11,6 @@ import math
 from typing import Any, Callable, Protocol
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec

@@ -13,7 +13,6 @@ The grid of a preset is given by comma lists on the sweepable keys, PRESET_SETS 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import jax
@@ -172,7 +171,7 @@ def capacity_table(results) -> list[dict]:
 
 def _random_at_capacity(results) -> list[int]:
     """Random-label instances of saturated widths at the table size storing the most bits."""
-    insts, cap = results["instances"], results["final"]["capacity"]
+    insts = results["instances"]
     return [next(i for i, inst in enumerate(insts) if not inst["structured"] and int(inst["width"]) == row["width"]
                  and int(inst["seed"]) == row["seed"] and int(inst["n"]) == row["n_best"])
             for row in capacity_table(results) if row["saturated"]]

@@ -3,7 +3,6 @@ finite group learn it through a few irreducible representations; which ones vari
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import jax
@@ -131,7 +130,7 @@ def first_learned(results) -> list[str | None]:
 
 
 def claims(run, results) -> list[dict]:
-    f, o = results["final"], results["over_training"]
+    f = results["final"]
     names, n = results["irreps"], len(results["final"]["key"])
     keys = key_names(results)
     out = []
