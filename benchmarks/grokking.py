@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 
 from toymodels import engine  # noqa: E402
 from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
-from toymodels.tasks import modular_addition as ma  # noqa: E402
+from toymodels.grokking import model as ma  # noqa: E402
 from write_result import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 TORCH_ANCHOR_MS = 980.0  # REFERENCE.md section 5: reference PyTorch code, 2-core CPU, per step
@@ -124,7 +124,7 @@ def setup(n_seeds: int, quick: bool):
     (init_s: its wall time, almost all compile); --quick draws the parameters with numpy
     instead (same shapes, reference scales; timings do not depend on the values), which saves
     the init_state compile, the slowest one of a tiny model on CPU."""
-    from toymodels.experiments import grokking
+    from toymodels.grokking import recipe as grokking
 
     sets = QUICK_SETS if quick else ()
     exp, cfg, spec = resolve("grokking", "paper", n_seeds, sets)

@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 import jax  # noqa: E402
 
 from toymodels import engine  # noqa: E402
-from toymodels.experiments import memorisation as E  # noqa: E402
+from toymodels.memorisation import recipe as E  # noqa: E402
 from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
 from write_result import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 

@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from toymodels import engine  # noqa: E402
-from toymodels.tasks import superposition as sp  # noqa: E402
+from toymodels.superposition import model as sp  # noqa: E402
 from write_result import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 SUBSETS = ("geometry", "wtw", "phase_2_1", "intro")

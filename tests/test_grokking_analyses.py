@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from toymodels.analyses import fourier
-from toymodels.analyses import grokking as g
-from toymodels.analyses.handbuilt import fourier_algorithm_params, ideal_loss
-from toymodels.tasks import modular_addition as ma
+from toymodels.algebra import fourier
+from toymodels.grokking import analyses as g
+from toymodels.grokking.handbuilt import fourier_algorithm_params, ideal_loss
+from toymodels.grokking import model as ma
 
 P = 23
 FREQS = [3, 7, 11]  # 11 = (p-1)/2, the top frequency (the reference's scan skips it)
@@ -244,6 +244,6 @@ def test_phase_boundaries_no_grokking_gives_nan():
 
 def test_ideal_loss_helper():
     # the designed loss of the hand-built net matches its formula's target
-    from toymodels.analyses.handbuilt import scale_for_loss
+    from toymodels.grokking.handbuilt import scale_for_loss
     lam = scale_for_loss(P, FREQS, 1e-4)
     assert abs(ideal_loss(P, FREQS, lam) - 1e-4) < 1e-8

@@ -1,8 +1,8 @@
 """Every grokking figure is written as a non-empty PNG and PDF from a tiny two-seed run."""
 
-from toymodels.experiments import grokking
+from toymodels.grokking import recipe as grokking
 from toymodels.pipeline import resolve, train_run
-from toymodels.plots.grokking import make_figures
+from toymodels.grokking.figures import make_figures
 from toymodels.store import load_run
 
 FIGURES = ["loss_curves", "fourier_norms", "attention", "neuron_activations", "logit_fourier_norms",

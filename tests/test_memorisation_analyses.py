@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from toymodels.analyses import memorisation as A
-from toymodels.analyses.handbuilt_memoriser import one_neuron_per_fact
+from toymodels.memorisation import analyses as A
+from toymodels.memorisation.handbuilt import one_neuron_per_fact
 
 
 @pytest.mark.parametrize("layers", [1, 2])
@@ -121,7 +121,7 @@ def test_analyses_vmap_over_instances():
 
 def test_trained_model_paths_sum_to_its_logit():
     from toymodels import engine
-    from toymodels.experiments import memorisation as E
+    from toymodels.memorisation import recipe as E
     from toymodels.pipeline import engine_inputs, resolve
 
     exp, cfg, spec = resolve("memorisation", "quick", 1, ("n=8", "width=8", "d=8", "max_n=8", "max_width=8",

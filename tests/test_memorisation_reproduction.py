@@ -8,7 +8,7 @@ import pytest
 
 from toymodels import load_run, reproduce
 from toymodels.cli import main
-from toymodels.experiments import memorisation as E
+from toymodels.memorisation import recipe as E
 
 TINY = ["--set", "n=6,10", "--set", "width=2,4", "--set", "structured=0,1", "--set", "d=8", "--set", "max_n=16",
         "--set", "max_width=4", "--set", "steps=60", "--set", "eval_every=20", "--seeds", "1", "--no-progress"]

@@ -9,9 +9,9 @@ import pytest
 
 from toymodels import engine
 from toymodels.errors import ConfigError
-from toymodels.experiments import memorisation as E
+from toymodels.memorisation import recipe as E
 from toymodels.pipeline import engine_inputs
-from toymodels.tasks import memorisation as M
+from toymodels.memorisation import model as M
 
 
 def test_label_kinds():

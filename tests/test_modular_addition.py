@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toymodels.tasks import modular_addition as ma
+from toymodels.grokking import model as ma
 
 
 def _params(seed=0, **kw):

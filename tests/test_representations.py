@@ -4,10 +4,10 @@ irrep spans orthogonal and complete in R^|G| (Σ d²/e = |G|), and S5/S6 facts."
 import numpy as np
 import pytest
 
-from toymodels.analyses import fourier
-from toymodels.analyses import representations as R
+from toymodels.algebra import fourier
+from toymodels.algebra import irreps as R
 from toymodels.errors import ConfigError
-from toymodels.groups import group
+from toymodels.algebra.groups import group
 
 ALL = ["C1", "C2", "C7", "C12", "D3", "D5", "D6", "S2", "S3", "S4", "S5", "S6", "A3", "A4", "A5", "A6",
        "C3xS3", "C2xC2xC2", "C3xC3", "D4xC2"]

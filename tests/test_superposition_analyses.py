@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from toymodels.analyses import superposition as A
-from toymodels.analyses.polytopes import POLYTOPES, regular_polygon
+from toymodels.superposition import analyses as A
+from toymodels.superposition.handbuilt import POLYTOPES, regular_polygon
 
 
 @pytest.mark.parametrize("name", list(POLYTOPES))

@@ -7,7 +7,7 @@ import pytest
 
 from toymodels import load_run
 from toymodels.cli import main
-from toymodels.experiments import superposition as E
+from toymodels.superposition import recipe as E
 
 TINY = ["--set", "steps=40", "--set", "eval_every=20", "--set", "batch=64", "--set", "intro_points=3",
         "--set", "lvr_n=8", "--set", "lvr_m=3", "--set", "wtw_n=12", "--set", "wtw_m=4", "--set", "geometry_n=16",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from toymodels.errors import ConfigError
-from toymodels.tasks import superposition as sp
+from toymodels.superposition import model as sp
 
 
 @pytest.mark.parametrize("kind", sp.KINDS)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from toymodels.cli import main
-from toymodels.experiments import universality as exp
+from toymodels.universality import recipe as exp
 
 TINY = ["--set", "d_embed=16", "--set", "d_hidden=16", "--set", "steps=40", "--set", "eval_every=10",
         "--set", "log_checkpoints=4", "--seeds", "2", "--no-progress"]

@@ -8,7 +8,7 @@ import sys
 
 import jax
 
-from toymodels import experiments
+from toymodels import registry as experiments
 from toymodels.errors import ToymodelsError
 from toymodels.pipeline import default_out, reproduce
 

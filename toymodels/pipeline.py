@@ -11,7 +11,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from toymodels import engine, experiments
+from toymodels import engine, registry as experiments
 from toymodels.config import apply_overrides, instances
 from toymodels.errors import ConfigError
 from toymodels.store import REPORT, RunStore, atomic_write_json, load_run

@@ -45,7 +45,7 @@ import itertools
 import numpy as np
 
 from toymodels.errors import ConfigError
-from toymodels.groups import Group, group as _group
+from toymodels.algebra.groups import Group, group as _group
 
 KIND_OF_ENDO = {1: "real", 2: "complex", 4: "quaternionic"}
 

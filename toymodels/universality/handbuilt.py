@@ -1,5 +1,5 @@
 """A hand-built MLP implementing the representation algorithm for chosen irreps, in the
-parameter layout of `toymodels.tasks.group_composition` ("mlp").
+parameter layout of `toymodels.universality.model` ("mlp").
 
 Construction, for irreps ρ_1..ρ_k of G:
 - embeddings: E_left[a] = [vec ρ_1(a), ..., vec ρ_k(a)] and likewise E_right[b] (zero-padded
@@ -11,15 +11,15 @@ Construction, for irreps ρ_1..ρ_k of G:
   the chosen irreps' spans, so does every column of the fitted W_Uᵀ (up to rounding).
 
 So the logits, the embeddings, the unembedding and each neuron involve exactly the chosen
-irreps: every analysis in `toymodels.analyses.universality` must name exactly those.
+irreps: every analysis in `toymodels.universality.analyses` must name exactly those.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from toymodels.analyses.representations import irrep_index, irreps
-from toymodels.groups import Group
+from toymodels.algebra.irreps import irrep_index, irreps
+from toymodels.algebra.groups import Group
 
 
 def representation_mlp_params(g: Group, chosen: list[str], d_hidden: int = 512, scale: float = 20.0,

@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toymodels.analyses.fourier import fourier_basis, fourier_transform_2d, frequency_norms, n_freqs
-from toymodels.tasks import modular_addition as ma
+from toymodels.algebra.fourier import fourier_basis, fourier_transform_2d, frequency_norms, n_freqs
+from toymodels.grokking import model as ma
 
 # ---------------------------------------------------------------------------------------------
 # Helpers

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toymodels.plots.common import band, band_note, plt, save, subplots
+from toymodels.plotting import band, band_note, plt, save, subplots
 
 FVE_PARTS = ("left", "right", "unembed")
 
@@ -140,7 +140,7 @@ def key_irrep_frequency(run, results):
     ax.set_xticks(np.arange(len(names)), [f"{nm}\n(d={d})" for nm, d in zip(names, dims)], rotation=60, fontsize=7)
     ax.set(ylabel=f"fraction of {n} seeds", ylim=(0, 1.05), title="how often each irrep is key (sorted by dimension)")
     if results["group"].upper() == "S5":
-        from toymodels.experiments.universality import REFERENCE_S5_COUNTS, REFERENCE_S5_SEEDS
+        from toymodels.universality.recipe import REFERENCE_S5_COUNTS, REFERENCE_S5_SEEDS
 
         ref = [REFERENCE_S5_COUNTS.get(nm, np.nan) / REFERENCE_S5_SEEDS for nm in names]
         ax.scatter(np.arange(len(names)), ref, marker="_", s=300, color="k", label="reference (50 seeds)")
@@ -157,7 +157,7 @@ def key_irrep_count(run, results):
 
 
 def first_learned(run, results):
-    from toymodels.experiments.universality import first_learned as first
+    from toymodels.universality.recipe import first_learned as first
 
     f = first(results)
     names = results["irreps"][1:]
@@ -185,7 +185,7 @@ def neuron_clusters(run, results):
 def coset_view(run, results):
     """Seed 0: the left input of up to 4 neurons of each coset irrep, as a function of a, with
     the elements grouped by the neuron's best coset partition (one colour per coset)."""
-    from toymodels.analyses.universality import tables
+    from toymodels.universality.analyses import tables
 
     f, names, want = results["final"], results["irreps"], results["coset_irreps"] or results["irreps"][1:2]
     T = tables(results["group"])

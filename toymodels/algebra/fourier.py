@@ -5,7 +5,7 @@ sin(2πkx/p), each scaled to unit norm. The p×p matrix is orthonormal, so a vec
 coefficients are `basis @ v` and `basis.T @ coeffs` inverts them.
 
 The rows are read off the real irreducible representations of the cyclic group C_p
-(`toymodels.analyses.representations`): the trivial irrep gives the constant row, and the
+(`toymodels.algebra.irreps`): the trivial irrep gives the constant row, and the
 rotation irrep ρ_k(x) = [[cos, -sin], [sin, cos]](2πkx/p) gives cos k = ρ_k(x)[0, 0] and
 sin k = ρ_k(x)[1, 0], each normalised. Fourier analysis on Z_p is the representation theory of C_p.
 """
@@ -38,7 +38,7 @@ def fourier_basis(p: int) -> tuple[jnp.ndarray, list[str]]:
 def _basis_np(p: int) -> tuple[np.ndarray, tuple[str, ...]]:
     if p < 3 or p % 2 == 0:
         raise ValueError(f"fourier_basis needs an odd p >= 3 (got {p})")
-    from toymodels.analyses.representations import irrep_index, irreps
+    from toymodels.algebra.irreps import irrep_index, irreps
 
     reps = irreps(f"C{p}")
     rows = [reps[irrep_index(f"C{p}", "trivial")].matrices[:, 0, 0]]

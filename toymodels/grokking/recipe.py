@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from toymodels import engine
-from toymodels.analyses import grokking as G
-from toymodels.analyses.fourier import fourier_transform_2d
-from toymodels.tasks import modular_addition as ma
-from toymodels.tasks.modular_addition import Config
+from toymodels.grokking import analyses as G
+from toymodels.algebra.fourier import fourier_transform_2d
+from toymodels.grokking import model as ma
+from toymodels.grokking.model import Config
 
 PRESETS = {
     # Smaller p and a larger train fraction: groks in minutes on a 2-core CPU, same three phases.
@@ -44,7 +44,7 @@ def schedule(cfg: Config) -> engine.Schedule:
 
 
 def figures(run, results, out, only=None):
-    from toymodels.plots.grokking import make_figures
+    from toymodels.grokking.figures import make_figures
 
     return make_figures(run, results, out, only)
 

@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from toymodels import engine
-from toymodels.analyses import memorisation as A
-from toymodels.tasks import memorisation as M
-from toymodels.tasks.memorisation import Config
+from toymodels.memorisation import analyses as A
+from toymodels.memorisation import model as M
+from toymodels.memorisation.model import Config
 
 PRESETS = {
     # d = 16, widths 4-16 (281-1073 trainable parameters), tables 12^2-40^2 pairs: the narrow
@@ -59,7 +59,7 @@ def schedule(cfg: Config) -> engine.Schedule:
 
 
 def figures(run, results, out, only=None):
-    from toymodels.plots.memorisation import make_figures
+    from toymodels.memorisation.figures import make_figures
 
     return make_figures(run, results, out, only)
 

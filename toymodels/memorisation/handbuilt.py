@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from toymodels.tasks.memorisation import table_labels
+from toymodels.memorisation.model import table_labels
 
 
 def one_neuron_per_fact(n: int = 4, layers: int = 2, bias: float = 0.25, alpha: float = 0.5,

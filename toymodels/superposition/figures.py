@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toymodels.analyses import superposition as A
-from toymodels.plots.common import heatmap, plt, save
+from toymodels.superposition import analyses as A
+from toymodels.plotting import heatmap, plt, save
 
 SUPERPOSITION_CMAP = "viridis"  # 0 (dark) = dedicated ... 1 (yellow) = superposed
 WEIGHT_CMAP = "RdBu_r"  # red +, blue -
@@ -31,7 +31,7 @@ def make_figures(run, results: dict, out_dir: str | Path, only: str | None = Non
 
 
 def _shown(results, name):
-    from toymodels.experiments.superposition import shown_params
+    from toymodels.superposition.recipe import shown_params
 
     return shown_params(results, name)
 

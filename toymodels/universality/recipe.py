@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from toymodels import engine
-from toymodels.analyses import universality as U
-from toymodels.tasks import group_composition as gc
-from toymodels.tasks.group_composition import Config
+from toymodels.universality import analyses as U
+from toymodels.universality import model as gc
+from toymodels.universality.model import Config
 
 PRESETS = {
     # S4 (24 elements) with more data and a 10x learning rate: every seed groks by step ~2000 on
@@ -48,7 +48,7 @@ def schedule(cfg: Config) -> engine.Schedule:
 
 
 def figures(run, results, out, only=None):
-    from toymodels.plots.universality import make_figures
+    from toymodels.universality.figures import make_figures
 
     return make_figures(run, results, out, only)
 

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toymodels.tasks.memorisation import activation_fn, bce, forward
+from toymodels.memorisation.model import activation_fn, bce, forward
 
 LN2 = float(np.log(2.0))
 

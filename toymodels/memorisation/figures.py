@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toymodels.analyses.memorisation import PATHS
-from toymodels.plots.common import band, band_note, plt, save, subplots
+from toymodels.memorisation.analyses import PATHS
+from toymodels.plotting import band, band_note, plt, save, subplots
 
 REFERENCE_BITS_PER_PARAM = 2.0  # Allen-Zhu & Li (Physics of LMs 3.3); REFERENCE.md section 4
 
@@ -46,7 +46,7 @@ def _grid(results, structured: bool = False):
 
 
 def _at_capacity(results) -> list[int]:
-    from toymodels.experiments.memorisation import capacity_table
+    from toymodels.memorisation.recipe import capacity_table
 
     insts = results["instances"]
     chosen = []
@@ -98,7 +98,7 @@ def capacity_curves(run, results):
 def bits_per_parameter(run, results):
     """Bits per trainable parameter against parameter count: every random-label instance (small
     dots) and each width's best table size (large markers), with the ~2 bits/param reference."""
-    from toymodels.experiments.memorisation import capacity_table
+    from toymodels.memorisation.recipe import capacity_table
 
     cap = results["final"]["capacity"]
     fig, ax = plt.subplots(figsize=(5.5, 4))

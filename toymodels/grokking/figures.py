@@ -13,9 +13,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from toymodels.analyses import grokking as G
-from toymodels.analyses.fourier import fourier_basis, n_freqs
-from toymodels.plots.common import band, band_note, heatmap, phase_lines, plt, save, subplots
+from toymodels.grokking import analyses as G
+from toymodels.algebra.fourier import fourier_basis, n_freqs
+from toymodels.plotting import band, band_note, heatmap, phase_lines, plt, save, subplots
 
 KEY_COLOR = "tab:red"
 

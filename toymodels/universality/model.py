@@ -1,6 +1,6 @@
 """Group composition a∘b over all |G|² pairs of a finite group (Chughtai, Chan, Nanda 2023).
 
-Two models, both over element indices 0..|G|-1 of `toymodels.groups`:
+Two models, both over element indices 0..|G|-1 of `toymodels.algebra.groups`:
 
 - "mlp": separate left/right embeddings E_left, E_right (|G| x d_embed), concatenated
   (2·d_embed) -> W (2·d_embed x d_hidden) -> ReLU -> W_U (d_hidden x |G|). No biases. Init as
@@ -8,7 +8,7 @@ Two models, both over element indices 0..|G|-1 of `toymodels.groups`:
   W is stored as W_left, W_right (the halves acting on each embedding), so that
   E_left @ W_left is a's contribution to the hidden pre-activations.
 - "transformer": the one-layer transformer of the grokking task
-  (`toymodels.tasks.modular_addition`, imported, unchanged) over tokens [a, b, =] with
+  (`toymodels.grokking.model`, imported, unchanged) over tokens [a, b, =] with
   vocabulary |G|+1; the loss reads the `=` position's |G|+1 logits (the `=` logit kept, as there).
 
 Training: AdamW (lr 1e-3, weight decay 1, betas (0.9, 0.98)), full batch over the train
@@ -27,8 +27,8 @@ import numpy as np
 import optax
 
 from toymodels.errors import ConfigError
-from toymodels.groups import Group, group as make_group, group_order
-from toymodels.tasks import modular_addition as ma
+from toymodels.algebra.groups import Group, group as make_group, group_order
+from toymodels.grokking import model as ma
 
 MODELS = ("mlp", "transformer")
 MAX_ANALYSED_ORDER = 645  # the analyses hold |G|^3 float32 logits per model: <= 1 GiB
@@ -91,7 +91,7 @@ class Config:
         self.coset_irrep_names()  # unknown irrep names: ConfigError
 
     def coset_irrep_names(self) -> list[str]:
-        from toymodels.analyses.representations import irrep_index, irreps
+        from toymodels.algebra.irreps import irrep_index, irreps
 
         g = self.group_obj()
         if self.coset_irreps == "auto":

@@ -16,4 +16,4 @@ EXPERIMENTS = {
 def get(name: str):
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
-    return importlib.import_module(f"toymodels.experiments.{name}")
+    return importlib.import_module(f"toymodels.{name}.recipe")

@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from toymodels import engine
-from toymodels.analyses import superposition as A
-from toymodels.tasks import superposition as sp
-from toymodels.tasks.superposition import Config
+from toymodels.superposition import analyses as A
+from toymodels.superposition import model as sp
+from toymodels.superposition.model import Config
 
 PRESETS = {
     # Every figure and claim in 2-3 minutes on a 2-core CPU: 6,000 steps of batch 512 (0.3x the
@@ -61,7 +61,7 @@ def schedule(cfg: Config) -> engine.Schedule:
 
 
 def figures(run, results, out, only=None):
-    from toymodels.plots.superposition import make_figures
+    from toymodels.superposition.figures import make_figures
 
     return make_figures(run, results, out, only)
 

@@ -1,11 +1,11 @@
 """Analyses of networks composing group elements (Chughtai, Chan, Nanda 2023; cosets after
-Stander et al. 2024), for any group of `toymodels.groups`.
+Stander et al. 2024), for any group of `toymodels.algebra.groups`.
 
 Every analysis is a pure jnp function of ONE model's arrays and a `GroupTables` of constants,
 so callers `jax.vmap` it over instances and `jax.lax.map` it over checkpoints. Conventions:
 
 - pairs are indexed a*|G| + b; logits are (|G|², |G|) indexed [pair, c];
-- irreps are those of `toymodels.analyses.representations.irreps(G)`, in that order (R of
+- irreps are those of `toymodels.algebra.irreps.irreps(G)`, in that order (R of
   them, trivial first); a set of irreps is a bool mask (R,);
 - the "span" of an irrep ρ is the span in R^|G| of its matrix entries g -> ρ(g)_ij; the spans are
   orthogonal and complete, so per-irrep fractions of any vector's squared norm sum to 1.
@@ -42,10 +42,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toymodels.analyses.representations import irreps, projection_basis
-from toymodels.groups import Group
-from toymodels.tasks import group_composition as gc
-from toymodels.tasks import modular_addition as ma
+from toymodels.algebra.irreps import irreps, projection_basis
+from toymodels.algebra.groups import Group
+from toymodels.universality import model as gc
+from toymodels.grokking import model as ma
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -73,7 +73,7 @@ class GroupTables:
 
 @functools.lru_cache(maxsize=8)
 def _tables_cached(name: str) -> GroupTables:
-    from toymodels.groups import group
+    from toymodels.algebra.groups import group
 
     g = group(name)
     reps = irreps(g)
