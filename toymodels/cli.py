@@ -1,4 +1,4 @@
-"""The `toymodels` command line: `toymodels list`, `toymodels reproduce NAME`."""
+"""The `toymodels` command line: `toymodels list`, `toymodels reproduce NAME`, `toymodels run FILE`."""
 
 from __future__ import annotations
 
@@ -8,49 +8,84 @@ import sys
 
 import jax
 
-from toymodels import registry as experiments
-from toymodels.errors import ToymodelsError
-from toymodels.pipeline import default_out, reproduce
+from toymodels import registry
+from toymodels.errors import ConfigError, ToymodelsError
+from toymodels.pipeline import default_out, figure_names, reproduce, run_definition
+
+
+def _listing() -> str:
+    return "\n".join(f"  {name:<14} {r.summary}" for name, r in registry.RECIPES.items())
+
+
+def _toy_flags() -> dict[str, list]:
+    """Every toy's own flags by name: {--group: [(recipe, Flag)], ...}."""
+    flags: dict[str, list] = {}
+    for recipe in registry.RECIPES.values():
+        for flag in recipe.flags:
+            flags.setdefault(flag.name, []).append((recipe, flag))
+    return flags
 
 
 def _parser() -> argparse.ArgumentParser:
-    listing = "\n".join(f"  {name:<12} {text}" for name, text in experiments.EXPERIMENTS.items())
     parser = argparse.ArgumentParser(
         prog="toymodels",
         description="Train toy models under jit and vmap over seeds, analyse them, reproduce paper figures.",
-        epilog=f"experiments:\n{listing}\n\nexample: toymodels reproduce grokking --preset quick --seeds 4",
+        epilog=f"experiments:\n{_listing()}\n\nexample: toymodels reproduce grokking --preset quick --seeds 4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", metavar="{list,reproduce}")
+    sub = parser.add_subparsers(dest="command", metavar="{list,reproduce,run}")
     sub.required = True
-    sub.add_parser("list", help="list the reproducible experiments and their presets")
+    sub.add_parser("list", help="list the reproducible experiments, their presets, keys and figures")
     rep = sub.add_parser("reproduce", help="train, analyse and plot one experiment; re-run to resume",
-                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"experiments:\n{listing}")
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"experiments:\n{_listing()}")
     rep.add_argument("experiment", help="name of the experiment (see `toymodels list`)")
     rep.add_argument("--preset", default="quick", help="quick (minutes on a CPU) or paper (the paper's setup); default quick")
     rep.add_argument("--seeds", type=int, default=None, metavar="N", help="train N seeds at once (default: the preset's)")
     rep.add_argument("--out", default=None, metavar="DIR",
-                     help="run directory for checkpoints, metrics, figures and report.json (default figures/<experiment>/<preset>)")
+                     help="run directory for checkpoints, metrics, figures and report.json (default "
+                          "runs/<experiment>/<preset>, plus a digest of --seeds/--set when given)")
     rep.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value; a comma list (lr=1e-3,3e-3) sweeps it within one program; repeatable")
     rep.add_argument("--figure", default=None, metavar="NAME", help="make only this figure (`toymodels list` names them)")
-    rep.add_argument("--group", default=None, metavar="G", help="universality: the group, e.g. S5, A4, D6, C7xC3 (same as --set group=G)")
-    rep.add_argument("--model", default=None, metavar="M", help="universality: mlp or transformer (same as --set model=M)")
+    for name, owners in _toy_flags().items():
+        flag = owners[0][1]
+        who = ", ".join(r.name for r, _ in owners)
+        rep.add_argument(name, default=None, metavar=flag.metavar, help=f"{who}: {flag.help} (same as --set {flag.key}=...)")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run = sub.add_parser("run", help="reproduce a run definition of experiments/ (a TOML file)")
+    run.add_argument("file", help="e.g. experiments/grokking-paper.toml")
+    run.add_argument("--out", default=None, metavar="DIR", help="run directory (default: the file's out)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
 def _list() -> None:
-    for name, text in experiments.EXPERIMENTS.items():
-        exp = experiments.get(name)
-        keys = [f.name for f in dataclasses.fields(next(iter(exp.PRESETS.values())))]
-        print(f"{name}: {text}")
-        print(f"  presets: {', '.join(exp.PRESETS)}")
-        for preset, sets in getattr(exp, "PRESET_SETS", {}).items():
+    for name, recipe in registry.RECIPES.items():
+        first = next(iter(recipe.presets.values()))
+        print(f"{name}: {recipe.summary}")
+        print(f"  presets: {', '.join(recipe.presets)}")
+        for preset, sets in recipe.preset_sets.items():
             print(f"    {preset} also sets: {' '.join(sets)}")
-        print(f"  --set keys: {', '.join(keys)}")
-        print(f"  sweepable (comma lists): {', '.join(exp.SWEEPABLE)}")
-        print(f"  figures (--figure): {', '.join(exp.FIGURES)}")
+        print(f"  --set keys: {', '.join(f.name for f in dataclasses.fields(first))}")
+        print(f"  sweepable (comma lists): {', '.join(recipe.sweepable)}")
+        for flag in recipe.flags:
+            print(f"  {flag.name} {flag.metavar}: {flag.help}")
+        print(f"  figures (--figure): {', '.join(figure_names(recipe))}")
+
+
+def _flag_sets(args: argparse.Namespace) -> list[str]:
+    """The toy flags given on the command line, as --set items of the chosen experiment."""
+    recipe = registry.get(args.experiment)
+    out = []
+    for name, owners in _toy_flags().items():
+        value = getattr(args, name.lstrip("-").replace("-", "_"))
+        if value is None:
+            continue
+        mine = [flag for r, flag in owners if r is recipe]
+        if not mine:
+            raise ConfigError(f"{name} is a flag of {', '.join(r.name for r, _ in owners)}, not of {recipe.name}")
+        out.append(f"{mine[0].key}={value}")
+    return out
 
 
 def _print_report(report: dict, out: str) -> None:
@@ -69,10 +104,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list()
             return 0
-        out = args.out or str(default_out(args.experiment, args.preset))
-        shortcuts = [f"{k}={v}" for k, v in (("group", args.group), ("model", args.model)) if v is not None]
-        report = reproduce(args.experiment, args.preset, args.seeds, out, tuple(shortcuts + args.sets),
-                           progress=not args.no_progress, figure=args.figure)
+        if args.command == "run":
+            definition = run_definition(args.file)
+            out = args.out or definition.out or str(default_out(definition.experiment, definition.preset,
+                                                                definition.seeds, definition.sets))
+            report = definition.reproduce(out, progress=not args.no_progress)
+        else:
+            sets = tuple(_flag_sets(args) + args.sets)
+            out = args.out or str(default_out(args.experiment, args.preset, args.seeds, sets))
+            report = reproduce(args.experiment, args.preset, args.seeds, out, sets,
+                               progress=not args.no_progress, figure=args.figure)
         _print_report(report, out)
         return 0
     except ToymodelsError as e:

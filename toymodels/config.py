@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any
+from typing import Any, ClassVar
 
+from toymodels.engine import Schedule
 from toymodels.errors import ConfigError
 
 
@@ -70,3 +71,51 @@ def instances(cfg: Any, sweep: dict[str, list], sweepable: tuple[str, ...]) -> l
     grid = itertools.product(*[sweep.get(k, [getattr(cfg, k)]) for k in keys])
     seeds = sweep.get("seed", list(range(cfg.seed, cfg.seed + cfg.seeds)))
     return [{**dict(zip(keys, combo)), "seed": s} for combo in grid for s in seeds]
+
+
+# ---------------------------------------------------------------------------------------------
+# What every toy's config shares, and the checks every toy's validate() uses
+
+
+def require_positive(cfg: Any, *names: str) -> None:
+    for name in names:
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be a positive integer (got {name}={getattr(cfg, name)})")
+
+
+def require_non_negative(cfg: Any, *names: str) -> None:
+    for name in names:
+        if getattr(cfg, name) < 0:
+            raise ConfigError(f"{name} must be >= 0 (got {name}={getattr(cfg, name)})")
+
+
+def require_fraction(name: str, value: float) -> None:
+    """A share of something that must not be empty: (0, 1]."""
+    if not 0.0 < value <= 1.0:
+        raise ConfigError(f"{name} must lie in (0, 1] (got {value})")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The fields every toy's config has: the optimiser's sweepable learning rate and weight
+    decay, the length of training, how often metrics and checkpoints are taken, and the seeds.
+    A toy subclasses it (redeclaring a field changes its default) and extends validate()."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    steps: int = 1000
+    eval_every: int = 100
+    checkpoint_every: int = 0  # 0: only the last step (plus log_checkpoints, where a toy has them)
+    seed: int = 0
+    seeds: int = 1
+
+    log_checkpoints: ClassVar[int] = 0  # a toy that wants log-spaced checkpoints declares it as a field
+
+    def validate(self) -> None:
+        require_positive(self, "steps", "eval_every", "seeds")
+        require_non_negative(self, "checkpoint_every", "log_checkpoints")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ConfigError(f"need lr > 0 and weight_decay >= 0 (got lr={self.lr}, weight_decay={self.weight_decay})")
+
+    def schedule(self) -> Schedule:
+        return Schedule.make(self.steps, self.eval_every, self.checkpoint_every, self.log_checkpoints)

@@ -1,45 +1,63 @@
-"""The flow every experiment shares, from config to report: `reproduce(name, preset)`.
+"""The flow every toy shares, from config to report: `reproduce(name, preset)`, and
+`run_definition(path)` for the run definitions in experiments/.
 
 config (preset + overrides) -> instances -> run directory -> engine.train (resuming whatever
-is on disk) -> analyses -> figures -> report.json, written last."""
+is on disk) -> the toy's analyses -> figures -> report.json, written last."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import tomllib
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from toymodels import engine, registry as experiments
+from toymodels import engine, registry
 from toymodels.config import apply_overrides, instances
 from toymodels.errors import ConfigError
+from toymodels.plotting import write_figures
+from toymodels.recipe import Recipe
 from toymodels.store import REPORT, RunStore, atomic_write_json, load_run
+
+REPORT_FORMAT = 1
 
 
 def resolve(name: str, preset: str = "quick", seeds: int | None = None, sets: tuple[str, ...] = (),
-            figure: str | None = None):
-    """(experiment module, config, run spec) for a command line, validated before anything is written."""
-    exp = experiments.get(name)
-    if preset not in exp.PRESETS:
-        raise ConfigError(f"unknown preset {preset!r} for {name}; known: {', '.join(exp.PRESETS)}")
-    if figure is not None and figure not in exp.FIGURES:
-        raise ConfigError(f"unknown figure {figure!r} for {name}; known: {', '.join(exp.FIGURES)}")
-    cfg = exp.PRESETS[preset]
+            figure: str | None = None) -> tuple[Recipe, object, dict]:
+    """(recipe, config, run spec) for a command line, validated before anything is written."""
+    recipe = registry.get(name)
+    if preset not in recipe.presets:
+        raise ConfigError(f"unknown preset {preset!r} for {name}; known: {', '.join(recipe.presets)}")
+    names = figure_names(recipe)
+    if figure is not None and figure not in names:
+        raise ConfigError(f"unknown figure {figure!r} for {name}; known: {', '.join(names)}")
+    cfg = recipe.presets[preset]
     if seeds is not None:
         if seeds < 1:
             raise ConfigError(f"--seeds must be a positive integer (got {seeds})")
         cfg = dataclasses.replace(cfg, seeds=seeds)
     # A preset may start from --set items of its own (e.g. a sweep grid); the user's come after and win.
-    preset_sets = getattr(exp, "PRESET_SETS", {}).get(preset, ())
-    cfg, sweep = apply_overrides(cfg, [*preset_sets, *sets], exp.SWEEPABLE)
+    cfg, sweep = apply_overrides(cfg, [*recipe.preset_sets.get(preset, ()), *sets], recipe.sweepable)
     spec = {"experiment": name, "preset": preset, "config": dataclasses.asdict(cfg), "sweep": sweep,
-            "instances": instances(cfg, sweep, exp.SWEEPABLE)}
-    return exp, cfg, spec
+            "instances": instances(cfg, sweep, recipe.sweepable)}
+    return recipe, cfg, spec
 
 
-def default_out(name: str, preset: str) -> Path:
-    return Path("figures") / name / preset
+def figure_names(recipe: Recipe) -> tuple[str, ...]:
+    return tuple(fn.__name__ for fn in recipe.figures)
+
+
+def default_out(name: str, preset: str, seeds: int | None = None, sets: tuple[str, ...] = ()) -> Path:
+    """runs/<experiment>/<preset>, with a short digest of the overrides when there are any, so
+    that different commands never share (and so never refuse) a default directory."""
+    base = Path("runs") / name / preset
+    if seeds is None and not sets:
+        return base
+    digest = hashlib.sha256(json.dumps([seeds, list(sets)]).encode()).hexdigest()[:8]
+    return base.with_name(f"{preset}-{digest}")
 
 
 def engine_inputs(insts: list[dict]) -> tuple[jax.Array, dict]:
@@ -49,26 +67,64 @@ def engine_inputs(insts: list[dict]) -> tuple[jax.Array, dict]:
     return keys, hp
 
 
-def train_run(exp, cfg, spec: dict, out: Path, progress: bool = True) -> None:
+def train_run(recipe: Recipe, cfg, spec: dict, out: Path, progress: bool = True) -> None:
     """Train (or finish training) every instance of the run in `out`."""
     store = RunStore.open(out, spec)
     insts = spec["instances"]
     keys, hp = engine_inputs(insts)
-    engine.train(exp.task(cfg), keys, hp, exp.make_data(cfg, insts), exp.schedule(cfg), store, progress)
+    engine.train(recipe.task(cfg), keys, hp, recipe.make_data(cfg, insts), cfg.schedule(), store, progress)
 
 
 def reproduce(name: str, preset: str = "quick", seeds: int | None = None, out: str | Path | None = None,
               sets: tuple[str, ...] = (), progress: bool = True, figure: str | None = None) -> dict:
     """Train, analyse, plot (every figure, or only `figure`) and write report.json for one
     experiment. Returns the report."""
-    exp, cfg, spec = resolve(name, preset, seeds, sets, figure)
-    out = Path(out) if out is not None else default_out(name, preset)
-    train_run(exp, cfg, spec, out, progress)
-    run = load_run(out)
-    results = exp.analyse(run)
-    figures = exp.figures(run, results, out, figure)
-    report = {"experiment": name, "preset": preset, "config": spec["config"], "sweep": spec["sweep"],
-              "instances": spec["instances"], "claims": exp.claims(run, results),
+    recipe, cfg, spec = resolve(name, preset, seeds, sets, figure)
+    out = Path(out) if out is not None else default_out(name, preset, seeds, sets)
+    train_run(recipe, cfg, spec, out, progress)
+    results = recipe.analyse(load_run(out))
+    figures = write_figures(recipe.figures, results, out, figure)
+    report = {"format": REPORT_FORMAT, "experiment": name, "preset": preset, "config": spec["config"],
+              "sweep": spec["sweep"], "instances": spec["instances"],
+              "claims": [c.to_json() for c in recipe.claims(results)],
               "figures": [str(Path(f).relative_to(out)) for f in figures]}
     atomic_write_json(out / REPORT, report)
     return report
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDefinition:
+    """A run definition of experiments/: what `toymodels run FILE` reproduces, and where."""
+
+    experiment: str
+    preset: str = "quick"
+    seeds: int | None = None
+    sets: tuple[str, ...] = ()
+    out: str | None = None
+
+    def reproduce(self, out: str | Path | None = None, progress: bool = True) -> dict:
+        return reproduce(self.experiment, self.preset, self.seeds, out or self.out, self.sets, progress)
+
+
+def run_definition(path: str | Path) -> RunDefinition:
+    """Read a run definition (TOML): experiment, preset, seeds, set (a list of KEY=VALUE) and out
+    (relative to the directory the command runs in)."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read run definition {path}: {getattr(e, 'strerror', None) or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    known = {"experiment", "preset", "seeds", "set", "out"}
+    if unknown := sorted(set(doc) - known):
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    if not isinstance(doc.get("experiment"), str):
+        raise ConfigError(f"{path}: needs experiment = \"<name>\"")
+    sets = doc.get("set", [])
+    if not (isinstance(sets, list) and all(isinstance(s, str) for s in sets)):
+        raise ConfigError(f"{path}: set must be a list of \"KEY=VALUE\" strings")
+    seeds = doc.get("seeds")
+    if seeds is not None and not isinstance(seeds, int):
+        raise ConfigError(f"{path}: seeds must be an integer")
+    return RunDefinition(doc["experiment"], str(doc.get("preset", "quick")), seeds, tuple(sets), doc.get("out"))

@@ -1,10 +1,12 @@
-"""Plotting pieces shared by every experiment: saving PNG + PDF, median-and-band curves over
-instances, phase lines, heatmaps. Uses matplotlib's Agg backend (no display needed)."""
+"""Plotting pieces shared by every toy: writing a toy's figures (PNG + PDF), median-and-band
+curves over instances, heatmaps. Uses matplotlib's Agg backend (no display needed)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -13,11 +15,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 DPI = 150
-PHASE_STYLE = {  # boundary name -> (label, colour)
-    "memorisation_end": ("memorisation ends", "tab:purple"),
-    "cleanup_start": ("cleanup starts", "tab:olive"),
-    "cleanup_end": ("cleanup ends", "tab:cyan"),
-}
+
+
+def write_figures(figures: Sequence[Callable[[Any], Any]], results: Any, out_dir: str | Path,
+                  only: str | None = None) -> list[Path]:
+    """Draw each figure function on the toy's results (or only the one named `only`) and save it
+    as <out_dir>/<function name>.png and .pdf; return the paths written."""
+    paths = []
+    for fn in figures:
+        if only in (None, fn.__name__):
+            paths += save(fn(results), out_dir, fn.__name__)
+    return paths
 
 
 def save(fig, out_dir: str | Path, name: str) -> list[Path]:
@@ -59,22 +67,6 @@ def band(ax, x, y, label: str | None = None, color=None, spread: str = "minmax",
 def band_note(n: int, spread: str = "minmax") -> str:
     """Title suffix saying what the band shows ('' for a single instance)."""
     return "" if n <= 1 else f" (median of {n} seeds, band: {'min–max' if spread == 'minmax' else 'IQR'})"
-
-
-def phase_lines(ax, phases, label: bool = False) -> None:
-    """Dashed verticals at the phase boundaries. `phases` is one dict {name: step} or a list of
-    them (one per instance: the median over instances is drawn). NaN boundaries are skipped; with
-    label, a legend entry says when none was detected."""
-    if isinstance(phases, dict):
-        phases = [phases]
-    drawn = False
-    for name, (text, color) in PHASE_STYLE.items():
-        vals = np.array([ph.get(name, np.nan) for ph in phases], float)
-        if np.isfinite(vals).any():
-            ax.axvline(np.nanmedian(vals), ls="--", lw=1, color=color, label=text if label else None)
-            drawn = True
-    if label and not drawn:
-        ax.plot([], [], ls="--", lw=1, color="gray", label="no phase boundaries detected")
 
 
 def heatmap(ax, z, title: str = "", cmap: str = "viridis", symmetric: bool = False, colorbar: bool = True, **kw):

@@ -1,19 +1,19 @@
-"""Reproducible experiments: one module per paper, each with presets, a task, analyses,
-figures and claims. `toymodels list` shows them."""
+"""Every toy the command line and the pipeline know, by name. Adding a toy means writing its
+package and adding its RECIPE here (see `toymodels.recipe`)."""
 
-import importlib
+from __future__ import annotations
 
 from toymodels.errors import ConfigError
+from toymodels.grokking.recipe import RECIPE as GROKKING
+from toymodels.memorisation.recipe import RECIPE as MEMORISATION
+from toymodels.recipe import Recipe
+from toymodels.superposition.recipe import RECIPE as SUPERPOSITION
+from toymodels.universality.recipe import RECIPE as UNIVERSALITY
 
-EXPERIMENTS = {
-    "grokking": "Nanda et al. 2023: a 1-layer transformer groks (a + b) mod p; Fourier circuit and progress measures",
-    "superposition": "Elhage et al. 2022: toy models of superposition; feature geometry, dimensionality, phase diagrams",
-    "universality": "Chughtai et al. 2023: MLPs and transformers learn group composition (S5 default) via irreps",
-    "memorisation": "Nanda, Rajamanoharan et al. 2023: MLPs memorise a random table over frozen embeddings",
-}
+RECIPES: dict[str, Recipe] = {r.name: r for r in (GROKKING, SUPERPOSITION, UNIVERSALITY, MEMORISATION)}
 
 
-def get(name: str):
-    if name not in EXPERIMENTS:
-        raise ConfigError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
-    return importlib.import_module(f"toymodels.{name}.recipe")
+def get(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ConfigError(f"unknown experiment {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name]

@@ -15,9 +15,30 @@ import numpy as np
 
 from toymodels.grokking import analyses as G
 from toymodels.algebra.fourier import fourier_basis, n_freqs
-from toymodels.plotting import band, band_note, heatmap, phase_lines, plt, save, subplots
+from toymodels.plotting import band, band_note, heatmap, plt, save, subplots
 
 KEY_COLOR = "tab:red"
+PHASE_STYLE = {  # boundary name -> (label, colour)
+    "memorisation_end": ("memorisation ends", "tab:purple"),
+    "cleanup_start": ("cleanup starts", "tab:olive"),
+    "cleanup_end": ("cleanup ends", "tab:cyan"),
+}
+
+
+def phase_lines(ax, phases, label: bool = False) -> None:
+    """Dashed verticals at the phase boundaries. `phases` is one dict {name: step} or a list of
+    them (one per instance: the median over instances is drawn). NaN boundaries are skipped; with
+    label, a legend entry says when none was detected."""
+    if isinstance(phases, dict):
+        phases = [phases]
+    drawn = False
+    for name, (text, color) in PHASE_STYLE.items():
+        vals = np.array([ph.get(name, np.nan) for ph in phases], float)
+        if np.isfinite(vals).any():
+            ax.axvline(np.nanmedian(vals), ls="--", lw=1, color=color, label=text if label else None)
+            drawn = True
+    if label and not drawn:
+        ax.plot([], [], ls="--", lw=1, color="gray", label="no phase boundaries detected")
 
 
 def make_figures(run, results: dict, out_dir: str | Path, only: str | None = None) -> list[Path]:

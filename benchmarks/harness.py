@@ -1,0 +1,88 @@
+"""What every benchmark shares: timing a blocking call (compile once, then medians), the engine's
+training chunk of a resolved experiment, and handing back the JSON.
+
+Benchmarks run as scripts (`PYTHONPATH=. python benchmarks/<toy>.py`); this file sits beside
+them on sys.path."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import jax  # noqa: E402
+
+from toymodels import engine  # noqa: E402
+from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def rounded(x: float, digits: int = 4) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: bool = True) -> list[float]:
+    """Seconds per call of fn() (which must block until its result is ready), after one
+    warm-up call unless warmup=False."""
+    if warmup:
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def stats(seconds: list[float], scale: float = 1.0, digits: int = 4) -> dict:
+    """{"median", "repeats"} of seconds * scale."""
+    vals = [s * scale for s in seconds]
+    return {"median": rounded(statistics.median(vals), digits), "repeats": [rounded(v, digits) for v in vals]}
+
+
+class EngineChunk:
+    """The engine's compiled training chunk (steps steps, then the in-loop metrics) for an
+    experiment resolved as on the command line, with its state on the devices as engine.train
+    puts it. `run()` advances the state by one chunk and blocks."""
+
+    def __init__(self, name: str, preset: str, steps: int, seeds: int | None = None, sets: tuple[str, ...] = ()):
+        self.recipe, self.cfg, spec = resolve(name, preset, seeds, sets)
+        self.instances = spec["instances"]
+        keys, self.hp = engine_inputs(self.instances)
+        self.task = self.recipe.task(self.cfg)
+        self.data = self.recipe.make_data(self.cfg, self.instances)
+        sharding = engine.instance_sharding(len(self.instances))
+        keys, self.hp, self.data = jax.device_put((keys, self.hp, self.data), sharding)
+        self.state = engine.init_state(self.task, keys, self.hp)
+        self.steps = steps
+        t0 = time.perf_counter()
+        self.chunk = engine.make_chunk(self.task, steps).lower(self.state, self.hp, self.data).compile()
+        self.compile_s = time.perf_counter() - t0
+
+    def run(self) -> None:
+        self.state, m = self.chunk(self.state, self.hp, self.data)
+        jax.block_until_ready((self.state, m))
+
+    def seconds(self, repeats: int) -> list[float]:
+        return timed(self.run, repeats)
+
+
+def write_result(result: dict, out: str | None, name: str | None) -> None:
+    """To --out when given, else to stdout plus a copy in benchmarks/results/<name>.json (gitignored)."""
+    text = json.dumps(result, indent=2) + "\n"
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text)
+        return
+    print(text, end="")
+    if name:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"{name}.json").write_text(text)

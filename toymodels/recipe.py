@@ -1,0 +1,93 @@
+"""The contract every toy implements, in one place: a `Recipe` (what the pipeline and the
+command line need of a toy) and a `Claim` (one statement of a paper, measured on a run).
+
+Adding a toy means writing its package (config, model, analyses, handbuilt, figures, recipe)
+and adding its `RECIPE` to `toymodels.registry`. Nothing in the kernel changes.
+
+The flow a recipe serves (`toymodels.pipeline.reproduce`):
+
+    presets[name] + --set items  -> config (a frozen dataclass, `toymodels.config.TrainConfig`)
+    task(config)                 -> engine.Task: init, loss, metrics, optimizer of ONE instance
+    make_data(config, instances) -> per-instance data, stacked on a leading instance axis
+    analyse(run)                 -> the toy's typed Results: everything claims and figures read
+    claims(results)              -> [Claim]
+    plot(results, out, only)     -> the figure files written (every figure, or only `only`)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from toymodels import engine
+from toymodels.store import Run
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """A toy's own command-line flag, a shorthand for `--set KEY=VALUE` (e.g. --group S4)."""
+
+    name: str      # "--group"
+    key: str       # the config field it sets: "group"
+    help: str
+    metavar: str = "VALUE"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    name: str
+    summary: str                                   # one line for `toymodels list` and --help
+    presets: Mapping[str, Any]                     # preset name -> config
+    sweepable: tuple[str, ...]                     # keys a comma list may sweep within one program
+    figures: tuple[str, ...]                       # names `plot` can make (--figure NAME)
+    task: Callable[[Any], engine.Task]
+    make_data: Callable[[Any, list[dict]], Any]
+    analyse: Callable[[Run], Any]
+    claims: Callable[[Any], list["Claim"]]
+    plot: Callable[[Any, Path, str | None], list[Path]]
+    preset_sets: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # --set items a preset brings
+    flags: tuple[Flag, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One claim of a paper, measured per instance on a run.
+
+    statement  what the paper says happens, in this project's words
+    paper      the paper's own statement and number ("" where the paper gives none)
+    criterion  what is measured, and the threshold it must pass on every instance
+    values     the measured value of each instance (JSON-serialisable)
+    passes     whether each instance passes; the claim holds when there is at least one and all do
+    shown      a short text of the values, failing instances first
+    """
+
+    id: str
+    statement: str
+    paper: str
+    criterion: str
+    values: list
+    passes: list[bool]
+    shown: str
+
+    @property
+    def holds(self) -> bool:
+        return bool(self.passes) and all(self.passes)
+
+    @classmethod
+    def measure(cls, id: str, statement: str, paper: str, criterion: str, values: Sequence,
+                passes: Sequence[bool] | bool, fmt: Callable[[Any], str], most: int = 8) -> "Claim":
+        """A claim from per-instance values. `passes` is a flag per instance, or one flag for a
+        claim judged on the population as a whole."""
+        values = list(values)
+        flags = [bool(p) for p in passes] if isinstance(passes, Sequence) else [bool(passes)]
+        order = sorted(range(len(values)), key=lambda i: flags[i]) if len(flags) == len(values) else range(len(values))
+        texts = [fmt(values[i]) for i in order]
+        shown = "; ".join(texts[:most]) + ("; ..." if len(texts) > most else "")
+        return cls(id, statement, paper, criterion, values, flags, shown or "no instance to measure")
+
+    def to_json(self) -> dict:
+        """The report.json form (format 1, plus `paper`): claim, expected, measured, per_seed, holds."""
+        return {"id": self.id, "claim": self.statement, "paper": self.paper, "expected": self.criterion,
+                "measured": self.shown, "per_seed": self.values, "holds": self.holds}
