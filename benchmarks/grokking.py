@@ -14,7 +14,7 @@ Measures (medians over --repeats, after a warm-up/compile call, block_until_read
  3. achieved GFLOP/s counted two ways: XLA's cost analysis of the compiled one-step chunk
     (minus XLA's count for the metrics), and the analytic "standard model" FLOPs of the
     reference-minimal formulation; each as a fraction of the measured matmul peak;
- 4. speed-up vs the PyTorch reference: against the 980 ms/step anchor quoted in REFERENCE.md
+ 4. speed-up vs the PyTorch reference: against the 980 ms/step anchor quoted in docs/papers.md
     section 5 (not measured here), and, when a Python with torch is available (default
     $TOYMODELS_TORCH_PYTHON), against a minimal re-implementation of the same full-batch step
     measured in a subprocess right after the JAX measurements;
@@ -36,9 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness import ROOT, rounded, stats, timed, write_result  # benchmarks/ is on sys.path when run as a script
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -46,10 +44,9 @@ import numpy as np  # noqa: E402
 
 from toymodels import engine  # noqa: E402
 from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
-from toymodels.grokking import model as ma  # noqa: E402
-from write_result import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from toymodels.models import pairs, transformer  # noqa: E402
 
-TORCH_ANCHOR_MS = 980.0  # REFERENCE.md section 5: reference PyTorch code, 2-core CPU, per step
+TORCH_ANCHOR_MS = 980.0  # docs/papers.md, speed anchors: reference PyTorch code, 2-core CPU, per step
 SEED_COUNTS = (1, 8, 64)
 
 # Tiny model for --quick (same shape of program, seconds to compile and run).
@@ -79,17 +76,6 @@ def sizes_for(platform: str, quick: bool) -> Sizes:
 # Helpers
 
 
-def _stats(values: list[float], scale: float = 1.0, digits: int = 4) -> dict:
-    vals = [v * scale for v in values]
-    return {"median": _round(statistics.median(vals), digits), "repeats": [_round(v, digits) for v in vals]}
-
-
-def _round(x: float, digits: int = 4) -> float:
-    if x == 0 or not np.isfinite(x):
-        return float(x)
-    return float(f"{x:.{digits}g}")
-
-
 def _flops(compiled) -> float | None:
     """XLA's FLOP count of a compiled computation; cost_analysis() returns a dict in recent jax,
     a list of dicts (one per program) in older ones, and may be None/empty on some backends."""
@@ -106,17 +92,6 @@ def _flops(compiled) -> float | None:
     return float(f) if f is not None else None
 
 
-def _timed(fn, repeats: int) -> list[float]:
-    """Seconds per call of fn() (which must block), after one warm-up call."""
-    fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def setup(n_seeds: int, quick: bool):
     """(cfg, task, state, hp, data, init_s) of the `paper` preset (seeds 0..n_seeds-1), on the
     host: `place` slices the first n instances and puts them on devices as engine.train does,
@@ -124,14 +99,13 @@ def setup(n_seeds: int, quick: bool):
     (init_s: its wall time, almost all compile); --quick draws the parameters with numpy
     instead (same shapes, reference scales; timings do not depend on the values), which saves
     the init_state compile, the slowest one of a tiny model on CPU."""
-    from toymodels.grokking import recipe as grokking
 
     sets = QUICK_SETS if quick else ()
     exp, cfg, spec = resolve("grokking", "paper", n_seeds, sets)
     insts = spec["instances"]
     keys, hp = engine_inputs(insts)
     data = exp.make_data(cfg, insts)
-    task = grokking.task(cfg)
+    task = exp.task(cfg)
     t0 = time.perf_counter()
     if quick:
         rng = np.random.default_rng(0)
@@ -159,8 +133,8 @@ def full_forward_task(task: engine.Task, p: int) -> engine.Task:
         idx, w = data["train_idx"], data["train_weight"]
         a, b = idx // p, idx % p
         toks = jnp.stack([a, b, jnp.full_like(a, p)], axis=-1)
-        logits = ma.run_with_cache(params, toks)[0][:, -1]
-        ce = ma.cross_entropy(logits, (a + b) % p)
+        logits = transformer.run_with_cache(params, toks)[0][:, -1]
+        ce = pairs.cross_entropy(logits, (a + b) % p)
         return jnp.sum(ce * w) / jnp.sum(w)
 
     return dataclasses.replace(task, loss=loss)
@@ -183,10 +157,10 @@ def matmul_peak(n: int, inner: int, repeats: int) -> dict:
         return jax.lax.scan(body, a, None, length=inner)[0]
 
     compiled = mm.lower(a, b).compile()
-    secs = _timed(lambda: jax.block_until_ready(compiled(a, b)), repeats)
+    secs = timed(lambda: jax.block_until_ready(compiled(a, b)), repeats)
     gflop = 2.0 * n**3 * inner / 1e9
-    return {"n": n, "matmuls_per_call": inner, "gflop_per_call": _round(gflop),
-            "seconds_per_call": _stats(secs), "gflops": _stats([gflop / s for s in secs])}
+    return {"n": n, "matmuls_per_call": inner, "gflop_per_call": rounded(gflop),
+            "seconds_per_call": stats(secs), "gflops": stats([gflop / s for s in secs])}
 
 
 def time_training(task, state, hp, data, steps: int, repeats: int, compiled_metrics=None) -> dict:
@@ -202,22 +176,22 @@ def time_training(task, state, hp, data, steps: int, repeats: int, compiled_metr
         box["state"], m = chunk(box["state"], hp, data)
         jax.block_until_ready((box["state"], m))
 
-    chunk_s = _timed(run_chunk, repeats)
+    chunk_s = timed(run_chunk, repeats)
     params = box["state"]["params"]
     if compiled_metrics is None:
         compiled_metrics = jax.jit(jax.vmap(task.metrics)).lower(params, data).compile()
-    metrics_s = _timed(lambda: jax.block_until_ready(compiled_metrics(params, data)), repeats)
+    metrics_s = timed(lambda: jax.block_until_ready(compiled_metrics(params, data)), repeats)
     c, m = statistics.median(chunk_s), statistics.median(metrics_s)
     per_step = max(c - m, 1e-12) / steps
     return {
         "chunk_steps": steps,
-        "chunk_ms": _stats(chunk_s, 1e3),
-        "metrics_eval_ms": _stats(metrics_s, 1e3),
-        "metrics_share_of_chunk": _round(m / c, 3),
-        "ms_per_step_incl_metrics": _round(c / steps * 1e3),
-        "ms_per_step": _round(per_step * 1e3),
+        "chunk_ms": stats(chunk_s, 1e3),
+        "metrics_eval_ms": stats(metrics_s, 1e3),
+        "metrics_share_of_chunk": rounded(m / c, 3),
+        "ms_per_step_incl_metrics": rounded(c / steps * 1e3),
+        "ms_per_step": rounded(per_step * 1e3),
         "ms_per_step_note": "(median(chunk) - median(metrics eval)) / chunk_steps",
-        "chunk_compile_s": _round(compile_s, 3),
+        "chunk_compile_s": rounded(compile_s, 3),
         "_compiled": (chunk, compiled_metrics, box["state"]),
     }
 
@@ -245,7 +219,7 @@ def standard_model_flops(cfg, n_examples: int) -> dict:
     per example the forward needs Q at the last position, K and V at all 3 positions, the
     attention of the last query, O, MLP in/out and the unembedding at the last position;
     forward + backward = 3 x forward. Also the full model (everything at all 3 positions)."""
-    d, hd, m, v, n = cfg.d_model, cfg.n_heads * cfg.d_head, cfg.d_mlp, cfg.d_vocab, ma.N_CTX
+    d, hd, m, v, n = cfg.d_model, cfg.n_heads * cfg.d_head, cfg.d_mlp, cfg.d_vocab, transformer.N_CTX
     proj = 2 * d * hd
     attn_last = 2 * 2 * n * hd          # scores and pattern @ v for one query over 3 keys
     mlp = 2 * 2 * d * m
@@ -254,8 +228,8 @@ def standard_model_flops(cfg, n_examples: int) -> dict:
     causal_pairs = n * (n + 1) // 2
     full = n * (4 * proj + mlp + unembed) + 2 * 2 * causal_pairs * hd
     return {"standard_model_forward_flops_per_example": minimal,
-            "useful_gflops_per_step_standard_model": _round(3 * minimal * n_examples / 1e9),
-            "full_model_gflops_per_step_analytic": _round(3 * full * n_examples / 1e9),
+            "useful_gflops_per_step_standard_model": rounded(3 * minimal * n_examples / 1e9),
+            "full_model_gflops_per_step_analytic": rounded(3 * full * n_examples / 1e9),
             "formula": "3 x n_train x [2*d*hd (Q, last pos) + 3*2*2*d*hd (K,V, 3 pos) + 4*3*hd (attn, last query)"
                        " + 2*hd*d (O) + 2*2*d*d_mlp (MLP) + 2*d*d_vocab (unembed)]"}
 
@@ -334,8 +308,8 @@ def torch_reference(python: str, cfg, n_train: int, steps: int, repeats: int, ma
                     "3-position forward, float64 loss at the last position, AdamW + warmup), measured in "
                     "a subprocess of this run, CPU, float32",
             "python": python, "torch_version": r["torch_version"], "threads": r["threads"],
-            "steps_per_repeat": steps, "ms_per_step": _stats(r["ms_per_step"]),
-            "matmul_gflops": _stats(r["matmul_gflops"])}
+            "steps_per_repeat": steps, "ms_per_step": stats(r["ms_per_step"]),
+            "matmul_gflops": stats(r["matmul_gflops"])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,7 +330,7 @@ def run(args) -> dict:
     def log(msg):
         now = time.perf_counter()
         if current["name"]:
-            stages[current["name"]] = _round(now - current["t"], 3)
+            stages[current["name"]] = rounded(now - current["t"], 3)
         current.update(name=msg.split("] ", 1)[-1].rstrip(". "), t=now)
         if not args.silent and msg != "[done]":
             print(msg, file=sys.stderr, flush=True)
@@ -375,7 +349,7 @@ def run(args) -> dict:
 
     log("[2/6] training step, 1 seed ...")
     cfg, task, host_state, host_hp, host_data, init_s = setup(max(SEED_COUNTS), args.quick)
-    out["init_state_s"] = _round(init_s, 3)
+    out["init_state_s"] = rounded(init_s, 3)
     out["init_state_how"] = ("numpy draw + jitted optimizer init (--quick)" if args.quick else
                              f"engine.init_state for {max(SEED_COUNTS)} seeds, compile included")
     state, hp, data = place(1, host_state, host_hp, host_data)
@@ -393,16 +367,16 @@ def run(args) -> dict:
     fl = standard_model_flops(cfg, n_train)
     useful = fl["useful_gflops_per_step_standard_model"]
     flops = {**fl,
-             "xla_gflops_per_step": _round(xla_step / 1e9) if xla_step else None,
-             "xla_gflops_metrics_eval": _round(xla_metrics / 1e9) if xla_metrics else None,
+             "xla_gflops_per_step": rounded(xla_step / 1e9) if xla_step else None,
+             "xla_gflops_metrics_eval": rounded(xla_metrics / 1e9) if xla_metrics else None,
              "xla_how": how,
              "xla_note": "our training forward uses per-token attention tables (and XLA also counts "
                          "elementwise work), so it is not the standard-model count",
-             "useful_gflops_per_s_standard_model": _round(useful / (ms / 1e3)),
-             "useful_fraction_of_matmul_peak_standard_model": _round(useful / (ms / 1e3) / peak_gflops, 3)}
+             "useful_gflops_per_s_standard_model": rounded(useful / (ms / 1e3)),
+             "useful_fraction_of_matmul_peak_standard_model": rounded(useful / (ms / 1e3) / peak_gflops, 3)}
     if xla_step:
-        flops["xla_gflops_per_s"] = _round(xla_step / 1e9 / (ms / 1e3))
-        flops["xla_fraction_of_matmul_peak"] = _round(xla_step / 1e9 / (ms / 1e3) / peak_gflops, 3)
+        flops["xla_gflops_per_s"] = rounded(xla_step / 1e9 / (ms / 1e3))
+        flops["xla_fraction_of_matmul_peak"] = rounded(xla_step / 1e9 / (ms / 1e3) / peak_gflops, 3)
     out["flops"] = flops
 
     log("[4/6] steps/s for " + ", ".join(map(str, SEED_COUNTS)) + " seeds ...")
@@ -421,11 +395,11 @@ def run(args) -> dict:
                            "ms_per_step": r["ms_per_step"],
                            "ms_per_step_incl_metrics": r["ms_per_step_incl_metrics"],
                            "chunk_ms": r["chunk_ms"], "metrics_eval_ms": r["metrics_eval_ms"],
-                           "steps_per_s": _round(1 / s), "instance_steps_per_s": _round(n / s),
-                           "useful_gflops_per_s_standard_model": _round(n * useful / s)}
+                           "steps_per_s": rounded(1 / s), "instance_steps_per_s": rounded(n / s),
+                           "useful_gflops_per_s_standard_model": rounded(n * useful / s)}
     base = scaling["1"]["instance_steps_per_s"]
     for v in scaling.values():
-        v["instance_throughput_vs_1_seed"] = _round(v["instance_steps_per_s"] / base, 3)
+        v["instance_throughput_vs_1_seed"] = rounded(v["instance_steps_per_s"] / base, 3)
     out["seeds_scaling"] = scaling
 
     log("[5/6] fast (last_logits) vs full (run_with_cache) forward ...")
@@ -438,20 +412,20 @@ def run(args) -> dict:
     out["fast_vs_full_forward"] = {
         "chunk_steps": sz.chunk_steps,
         "fast_ms_per_step": ms, "full_ms_per_step": full_res["ms_per_step"],
-        "full_over_fast": _round(full_res["ms_per_step"] / ms, 3),
+        "full_over_fast": rounded(full_res["ms_per_step"] / ms, 3),
         "fast_chunk_ms": step_res["chunk_ms"], "full_chunk_ms": full_res["chunk_ms"],
         "metrics_eval_ms": full_res["metrics_eval_ms"],
         "xla_gflops_per_step_fast": flops["xla_gflops_per_step"],
-        "xla_gflops_per_step_full": _round(xla_full / 1e9) if xla_full else None,
+        "xla_gflops_per_step_full": rounded(xla_full / 1e9) if xla_full else None,
         "note": "same loss, AdamW step and metrics; only the forward differs (last_logits vs "
                 "run_with_cache(...)[0][:, -1], all 3 positions)",
     }
 
     log("[6/6] PyTorch reference ...")
     vs = {"quoted_anchor_ms_per_step": TORCH_ANCHOR_MS,
-          "anchor_source": "REFERENCE.md section 5: reference PyTorch implementation on this project's "
+          "anchor_source": "docs/papers.md, speed anchors: reference PyTorch implementation on this project's "
                            "2-core CPU; quoted, NOT measured in this run",
-          "speedup_vs_quoted_anchor": _round(TORCH_ANCHOR_MS / ms, 4)}
+          "speedup_vs_quoted_anchor": rounded(TORCH_ANCHOR_MS / ms, 4)}
     py = args.torch_python
     if args.quick or args.no_torch:
         vs["measured"] = None
@@ -466,7 +440,7 @@ def run(args) -> dict:
         try:
             t = torch_reference(py, cfg, n_train, sz.torch_steps, R, sz.matmul_n)
             vs["measured"] = t
-            vs["speedup_vs_measured_torch"] = _round(t["ms_per_step"]["median"] / ms, 4)
+            vs["speedup_vs_measured_torch"] = rounded(t["ms_per_step"]["median"] / ms, 4)
             vs["speedup_vs_measured_torch_same_peak_note"] = (
                 "torch matmul peak measured in the same subprocess: "
                 f"{t['matmul_gflops']['median']} GFLOP/s vs JAX {peak_gflops}")
@@ -476,7 +450,7 @@ def run(args) -> dict:
     out["vs_pytorch_reference"] = vs
     log("[done]")
     out["stage_seconds"] = stages
-    out["total_seconds"] = _round(time.perf_counter() - t_start, 3)
+    out["total_seconds"] = rounded(time.perf_counter() - t_start, 3)
     return out
 
 

@@ -13,10 +13,10 @@ import toymodels
 import toymodels.cli
 from toymodels import load_run
 from toymodels.cli import main
+from conftest import TINY as TINY_SETS
 
 ROOT = Path(__file__).parents[1]
-TINY = ["--set", "p=11", "--set", "d_model=16", "--set", "n_heads=2", "--set", "d_head=8", "--set", "d_mlp=32",
-        "--set", "steps=40", "--set", "eval_every=10", "--set", "checkpoint_every=20", "--no-progress"]
+TINY = [*(a for item in TINY_SETS["grokking"] for a in ("--set", item)), "--no-progress"]
 
 
 def _cli(*args, cwd=None):
@@ -48,7 +48,7 @@ def _tree_digest(path: Path) -> str:
     (["reproduce", "grokking", "--set", "p=53,59"], "p cannot be swept"),
     (["reproduce", "grokking", "--preset", "huge"], "unknown preset 'huge'"),
     (["reproduce", "grokking", "--figure", "nosuch"], "unknown figure 'nosuch' for grokking; known: loss_curves,"),
-    (["reproduce", "grokking", "--group", "S5"], "unknown config key 'group'"),
+    (["reproduce", "grokking", "--group", "S5"], "--group is a flag of universality, not of grokking"),
 ])
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "run"

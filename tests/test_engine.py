@@ -23,7 +23,7 @@ def _train(sets, devices=None, n_seeds=1):
     exp, cfg, spec = resolve("grokking", "quick", n_seeds, TINY + tuple(sets))
     insts = spec["instances"]
     keys, hp = engine_inputs(insts)
-    state, metrics = engine.train(exp.task(cfg), keys, hp, exp.make_data(cfg, insts), exp.schedule(cfg),
+    state, metrics = engine.train(exp.task(cfg), keys, hp, exp.make_data(cfg, insts), cfg.schedule(),
                                   progress=False, devices=devices)
     return insts, state, metrics
 

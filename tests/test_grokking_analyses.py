@@ -10,8 +10,10 @@ import pytest
 
 from toymodels.algebra import fourier
 from toymodels.grokking import analyses as g
-from toymodels.grokking.handbuilt import fourier_algorithm_params, ideal_loss
+from toymodels.grokking.handbuilt import fourier_algorithm_params, ideal_loss, scale_for_loss
 from toymodels.grokking import model as ma
+from toymodels.grokking.config import Config
+from toymodels.models import pairs, transformer
 
 P = 23
 FREQS = [3, 7, 11]  # 11 = (p-1)/2, the top frequency (the reference's scan skips it)
@@ -29,7 +31,7 @@ def hand():
 
 @pytest.fixture(scope="module")
 def rand():
-    cfg = ma.Config(p=P, d_model=32, n_heads=4, d_head=8, d_mlp=128)
+    cfg = Config(p=P, d_model=32, n_heads=4, d_head=8, d_mlp=128)
     params = ma.init_params(cfg, jax.random.PRNGKey(0))
     return params, g.logits_over_pairs(params), g.mlp_activations(params)
 
@@ -59,15 +61,15 @@ def test_fourier_transform_2d_round_trip():
 
 def test_handbuilt_layout_and_forward_passes_agree(hand):
     params, logits, _ = hand
-    cfg = ma.Config(p=P)
+    cfg = Config(p=P)
     ref = ma.init_params(cfg, jax.random.PRNGKey(0))
     assert set(params) == set(ref)
     for name in params:  # same ranks and the p-dependent axes match
         assert params[name].ndim == ref[name].ndim and params[name].dtype == jnp.float32
     assert params["W_E"].shape[0] == P + 1 and params["W_U"].shape[1] == P + 1
-    full, _ = ma.run_with_cache(params, jnp.asarray(ma.tokens(P)))
+    full, _ = transformer.run_with_cache(params, jnp.asarray(ma.tokens(P)))
     ab = jnp.asarray(ma.all_pairs(P))
-    last = ma.last_logits(params, ab[:, 0], ab[:, 1])
+    last = transformer.last_logits(params, ab[:, 0], ab[:, 1])
     np.testing.assert_allclose(full[:, -1], last, atol=1e-4)
     assert float(g.accuracy(logits)) == 1.0
     # the model's own metric (argmax over all p+1 logits) agrees: the `=` logit never wins
@@ -244,6 +246,5 @@ def test_phase_boundaries_no_grokking_gives_nan():
 
 def test_ideal_loss_helper():
     # the designed loss of the hand-built net matches its formula's target
-    from toymodels.grokking.handbuilt import scale_for_loss
     lam = scale_for_loss(P, FREQS, 1e-4)
     assert abs(ideal_loss(P, FREQS, lam) - 1e-4) < 1e-8

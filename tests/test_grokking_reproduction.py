@@ -33,6 +33,6 @@ def test_paper_preset_reproduces_the_mainline(tmp_path):
     claims = {c["id"]: c for c in report["claims"]}
     keys = claims["key_frequencies_explain_logits"]["per_seed"][0]["key_freqs"]
     assert 3 <= len(keys) <= 7, keys  # the paper: typically 3-6, the mainline 5
-    # grokking in the paper's window: test loss < 0.1 near 8k (REFERENCE: 7,930 at fraction 0.3)
+    # grokking in the paper's window: test loss < 0.1 near 8k (the paper: 7,930 epochs at fraction 0.3)
     t = claims["grokking_delay"]["per_seed"][0]["test_step"]
     assert not math.isnan(t) and 5_000 <= t <= 20_000, t

@@ -11,14 +11,14 @@ The flow a recipe serves (`toymodels.pipeline.reproduce`):
     make_data(config, instances) -> per-instance data, stacked on a leading instance axis
     analyse(run)                 -> the toy's typed Results: everything claims and figures read
     claims(results)              -> [Claim]
-    plot(results, out, only)     -> the figure files written (every figure, or only `only`)
+    figures                      -> functions results -> matplotlib Figure, saved by name
+                                    (`toymodels.plotting.write_figures`)
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from toymodels import engine
@@ -41,12 +41,11 @@ class Recipe:
     summary: str                                   # one line for `toymodels list` and --help
     presets: Mapping[str, Any]                     # preset name -> config
     sweepable: tuple[str, ...]                     # keys a comma list may sweep within one program
-    figures: tuple[str, ...]                       # names `plot` can make (--figure NAME)
+    figures: tuple[Callable[[Any], Any], ...]      # results -> Figure, saved as <function name>.png/.pdf
     task: Callable[[Any], engine.Task]
     make_data: Callable[[Any, list[dict]], Any]
     analyse: Callable[[Run], Any]
     claims: Callable[[Any], list["Claim"]]
-    plot: Callable[[Any, Path, str | None], list[Path]]
     preset_sets: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # --set items a preset brings
     flags: tuple[Flag, ...] = ()
 

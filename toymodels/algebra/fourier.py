@@ -17,6 +17,8 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
+from toymodels.algebra.irreps import irrep_index, irreps
+
 
 def n_freqs(p: int) -> int:
     """Number of non-constant frequencies, (p-1)//2."""
@@ -38,8 +40,6 @@ def fourier_basis(p: int) -> tuple[jnp.ndarray, list[str]]:
 def _basis_np(p: int) -> tuple[np.ndarray, tuple[str, ...]]:
     if p < 3 or p % 2 == 0:
         raise ValueError(f"fourier_basis needs an odd p >= 3 (got {p})")
-    from toymodels.algebra.irreps import irrep_index, irreps
-
     reps = irreps(f"C{p}")
     rows = [reps[irrep_index(f"C{p}", "trivial")].matrices[:, 0, 0]]
     names = ["const"]

@@ -12,13 +12,19 @@ outside jit.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from toymodels.algebra.fourier import fourier_basis, fourier_transform_2d, frequency_norms, n_freqs
 from toymodels.grokking import model as ma
+from toymodels.grokking.config import Config
+from toymodels.models import pairs, transformer
+from toymodels.models.pairs import sum_squared_weights
+from toymodels.store import Run
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -53,7 +59,7 @@ def _labels_2d(p: int) -> jnp.ndarray:
 
 def pair_losses(logits: jnp.ndarray) -> jnp.ndarray:
     """Per-pair cross-entropy (p, p) of (p, p, p) logits against (a + b) % p."""
-    return ma.cross_entropy(logits, _labels_2d(_p_of_logits(logits)))
+    return pairs.cross_entropy(logits, _labels_2d(_p_of_logits(logits)))
 
 
 def mean_loss(logits: jnp.ndarray, mask: jnp.ndarray | None = None) -> jnp.ndarray:
@@ -123,17 +129,12 @@ def gini_neuron_logit(params: dict) -> jnp.ndarray:
     return gini(fourier_norms_neuron_logit(params))
 
 
-def sum_squared_weights(params: dict) -> jnp.ndarray:
-    """Sum of squares of every parameter (biases included), as the reference's metric."""
-    return sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(params))
-
-
 # ---------------------------------------------------------------------------------------------
 # Activations over all inputs
 
 
 def _cache(params: dict) -> tuple[jnp.ndarray, dict]:
-    return ma.run_with_cache(params, jnp.asarray(ma.tokens(_p(params))))
+    return transformer.run_with_cache(params, jnp.asarray(ma.tokens(_p(params))))
 
 
 def mlp_activations(params: dict) -> jnp.ndarray:
@@ -155,7 +156,7 @@ def logits_over_pairs(params: dict) -> jnp.ndarray:
     """Answer logits at the `=` position for every (a, b): (p, p, p) [a, b, c], `=` dropped."""
     p = _p(params)
     ab = jnp.asarray(ma.all_pairs(p))
-    return ma.last_logits(params, ab[:, 0], ab[:, 1])[:, :p].reshape(p, p, p)
+    return transformer.last_logits(params, ab[:, 0], ab[:, 1])[:, :p].reshape(p, p, p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ def neuron_frequencies(acts: jnp.ndarray, threshold: float = 0.85):
 
     Centre each neuron over the p² inputs, take the 2D Fourier transform, and for each k
     measure the share of the variance in the 3×3 block of terms {const, cos k, sin k}(a) ×
-    {const, cos k, sin k}(b) (the linear terms in a and b and their products; the reference's
+    {const, cos k, sin k}(b) (the linear terms in a and b and their products; the paper code's
     extract_freq_2d). All k = 1..(p-1)//2 are scanned. Returns (freq, fve, cluster), each
     (d_mlp,): the best k, its share, and the cluster id (= freq where fve >= threshold, else 0
     for the leftover cluster). A dead neuron (no variance) gets fve 0."""
@@ -205,7 +206,7 @@ def key_frequencies(cluster, p: int, min_neurons: int | None = None) -> list[int
     alone writes a distorted pattern), and trained nets build clusters of tens of neurons per
     key frequency (44 at k=14 on the mainline); a lone neuron that happens to clear the
     threshold, e.g. a leftover of a frequency being cleaned up, is not a circuit. The
-    reference takes every winner with no size or FVE filter. Runs outside jit; pass one
+    the paper's code takes every winner with no size or FVE filter. Runs outside jit; pass one
     instance's cluster ids (d_mlp,)."""
     cluster = np.asarray(cluster).ravel()
     if min_neurons is None:
@@ -220,7 +221,7 @@ def key_frequencies(cluster, p: int, min_neurons: int | None = None) -> list[int
 
 def _xpy_directions(p: int) -> np.ndarray:
     """Unit-norm (a, b) patterns cos(w(a+b)) and sin(w(a+b)) per frequency: (n, 2, p, p).
-    They equal the reference's (cos_a cos_b - sin_a sin_b)/√2 and (sin_a cos_b + cos_a sin_b)/√2
+    They equal the paper code's (cos_a cos_b - sin_a sin_b)/√2 and (sin_a cos_b + cos_a sin_b)/√2
     in the 2D Fourier basis."""
     k = np.arange(1, n_freqs(p) + 1)[:, None, None]
     s = np.arange(p)[:, None] + np.arange(p)[None, :]
@@ -230,7 +231,7 @@ def _xpy_directions(p: int) -> np.ndarray:
 
 def xpy_components(logits: jnp.ndarray, freqs) -> jnp.ndarray:
     """The part of the logits along cos(w(a+b)) and sin(w(a+b)) (as functions of (a, b), for
-    each c separately) summed over the given frequencies: (p, p, p). This is the reference's
+    each c separately) summed over the given frequencies: (p, p, p). This is the paper code's
     get_component_cos_xpy + get_component_sin_xpy."""
     p = _p_of_logits(logits)
     D = jnp.asarray(_xpy_directions(p))
@@ -240,7 +241,7 @@ def xpy_components(logits: jnp.ndarray, freqs) -> jnp.ndarray:
 
 def restricted_logits(logits: jnp.ndarray, freqs) -> jnp.ndarray:
     """Keep only the cos/sin(w(a+b)) components at `freqs`, plus the mean correction of the
-    reference (bias_correction): add back the mean over inputs of what was removed."""
+    paper's code (bias_correction): add back the mean over inputs of what was removed."""
     kept = xpy_components(logits, freqs)
     return kept + jnp.mean(logits - kept, axis=(0, 1))
 
@@ -257,7 +258,7 @@ def restricted_accuracy(logits: jnp.ndarray, freqs) -> jnp.ndarray:
 
 def excluded_loss(logits: jnp.ndarray, freqs, is_train: jnp.ndarray) -> jnp.ndarray:
     """Cross-entropy on the TRAIN pairs (is_train: p*p bool in all_pairs order) after removing
-    the cos/sin(w(a+b)) components at `freqs` (no mean correction, as the reference)."""
+    the cos/sin(w(a+b)) components at `freqs` (no mean correction, as the paper's code)."""
     return mean_loss(logits - xpy_components(logits, freqs), is_train)
 
 
@@ -275,7 +276,7 @@ def excluded_loss_per_frequency(logits: jnp.ndarray, is_train: jnp.ndarray) -> j
 
 def cos_coefficients(logits: jnp.ndarray) -> jnp.ndarray:
     """For k = 1..(p-1)//2, the projection of the logits on the unit-norm cos(w(a+b-c)) over
-    the p×p×p cube (the reference's calculate_coefficients): ((p-1)//2,)."""
+    the p×p×p cube (the paper code's calculate_coefficients): ((p-1)//2,)."""
     p = _p_of_logits(logits)
     k = np.arange(1, n_freqs(p) + 1)[:, None]
     ang_c = 2 * np.pi * k * np.arange(p) / p  # (n, p)
@@ -352,7 +353,7 @@ def phase_boundaries(steps, train_loss, test_loss, smooth: int = 5, peak_smooth:
       the test loss levels off at its floor.
     Phases: memorisation [0, memorisation_end], circuit formation (train and test loss roughly
     flat) up to cleanup_start, cleanup (test loss drops suddenly) up to cleanup_end.
-    On the reference's float32 p=113 run (saved_runs/low_precision_mod_addition.pth) this gives
+    On the paper code's float32 p=113 run (saved_runs/low_precision_mod_addition.pth) this gives
     1.31k / 8.1k / 11.5k, and memorisation_end 1.42k on its 0.3 train-fraction sweep run; the
     paper's lines are 1.4k / 9.4k / 14k. `train_loss` only enters as `train_knee`: the
     breakpoint of a continuous 2-piece fit of log train loss up to cleanup_start (where its fast
@@ -383,3 +384,106 @@ def phase_boundaries(steps, train_loss, test_loss, smooth: int = 5, peak_smooth:
         tb1, _, sse1 = _hinge_fit(t[: i_c + 1], ytr[: i_c + 1], 1, max_candidates)
         out["train_knee"] = float(tb1[np.argmin(sse1), 0])
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# A finished run, analysed: key frequencies from the final model, progress measures at every
+# checkpoint (vmapped over instances, mapped over checkpoints to bound memory).
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class FinalAnalyses:
+    """Analyses of each instance's final model; leading axis: instance."""
+
+    neuron_freq: np.ndarray                 # (N, d_mlp) each neuron's frequency
+    neuron_fve: np.ndarray                  # (N, d_mlp) share of its variance that frequency explains
+    neuron_cluster: np.ndarray              # (N, d_mlp) frequency, or 0 below the 0.85 threshold
+    embed_fourier_norms: np.ndarray         # (N, p) W_E's norm along each Fourier basis row
+    neuron_logit_fourier_norms: np.ndarray  # (N, p) likewise for W_L
+    embed_freq_norms: np.ndarray            # (N, (p-1)//2) W_E's norm per frequency
+    neuron_logit_map: np.ndarray            # (N, d_mlp, p) W_L = W_out W_U over the answer logits
+    attention_to_a: np.ndarray              # (N, n_heads, p, p) attention from `=` to a, [head, a, b]
+    logit_fourier_norms: np.ndarray         # (N, p, p) centred logits' norm in the 2D Fourier basis
+    mlp_acts: np.ndarray                    # (1, p, p, d_mlp) instance 0's neurons at `=` (all would be N p^2 d_mlp)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class ProgressMeasures:
+    """The paper's progress measures at every checkpoint; leading axes: (checkpoint, instance)."""
+
+    test_loss: np.ndarray
+    train_loss: np.ndarray
+    restricted_loss: np.ndarray
+    restricted_accuracy: np.ndarray
+    excluded_loss: np.ndarray
+    excluded_loss_per_frequency: np.ndarray  # (..., (p-1)//2)
+    cos_coefficients: np.ndarray             # (..., (p-1)//2)
+    key_logit_fve: np.ndarray
+    gini_embed: np.ndarray
+    gini_neuron_logit: np.ndarray
+    sum_squared_weights: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """Everything the grokking claims and figures read."""
+
+    p: int
+    frac_train: float
+    instances: list[dict]
+    key_freqs: list[list[int]]          # per instance
+    key_mask: np.ndarray                # (N, (p-1)//2)
+    checkpoint_steps: np.ndarray        # (C,)
+    final: FinalAnalyses
+    over_training: ProgressMeasures
+    phases: list[dict[str, float]]      # per instance: memorisation_end, cleanup_start, cleanup_end
+    metrics: dict[str, np.ndarray]      # in-loop metrics {"step": (T,), name: (T, N)}
+
+
+def _progress_measures(params, key_mask, is_train) -> ProgressMeasures:
+    logits = logits_over_pairs(params)
+    return ProgressMeasures(
+        test_loss=mean_loss(logits, ~is_train), train_loss=mean_loss(logits, is_train),
+        restricted_loss=restricted_loss(logits, key_mask), restricted_accuracy=restricted_accuracy(logits, key_mask),
+        excluded_loss=excluded_loss(logits, key_mask, is_train),
+        excluded_loss_per_frequency=excluded_loss_per_frequency(logits, is_train),
+        cos_coefficients=cos_coefficients(logits), key_logit_fve=key_logit_fve(logits, key_mask),
+        gini_embed=gini_embed(params), gini_neuron_logit=gini_neuron_logit(params),
+        sum_squared_weights=sum_squared_weights(params))
+
+
+@jax.jit
+def _final_analyses(params) -> FinalAnalyses:
+    def one(prm):
+        acts = mlp_activations(prm)
+        freq, fve, cluster = neuron_frequencies(acts)
+        logits = logits_over_pairs(prm)
+        centred = logits - logits.mean(axis=-1, keepdims=True)
+        p = prm["W_E"].shape[0] - 1
+        return FinalAnalyses(
+            neuron_freq=freq, neuron_fve=fve, neuron_cluster=cluster,
+            embed_fourier_norms=fourier_norms_embed(prm), neuron_logit_fourier_norms=fourier_norms_neuron_logit(prm),
+            embed_freq_norms=fourier_norms_embed(prm, per_frequency=True), neuron_logit_map=neuron_logit_map(prm),
+            attention_to_a=attention_from_eq(prm),
+            logit_fourier_norms=jnp.sqrt(jnp.sum(fourier_transform_2d(centred, p) ** 2, axis=-1)), mlp_acts=acts)
+
+    return jax.vmap(one)(params)
+
+
+def analyse(run: Run) -> Results:
+    cfg = Config(**run.config)
+    p = cfg.p
+    final = _final_analyses(run.final_params())
+    final = jax.tree_util.tree_map(np.asarray, dataclasses.replace(final, mlp_acts=final.mlp_acts[:1]))
+    key_freqs = [key_frequencies(c, p) for c in final.neuron_cluster]
+    key_mask = np.stack([np.asarray(freq_mask(k, p)) > 0 if k else np.zeros(p // 2, bool) for k in key_freqs])
+    is_train = ma.make_data(cfg, run.instances)["is_train"]
+    per_instance = jax.vmap(_progress_measures)
+    measures = jax.jit(lambda ps: jax.lax.map(lambda prm: per_instance(prm, key_mask, is_train), ps))(run.params)
+    m = run.metrics
+    phases = [phase_boundaries(m["step"], m["train_loss"][:, i], m["test_loss"][:, i]) for i in range(len(key_freqs))]
+    return Results(p=p, frac_train=cfg.frac_train, instances=run.instances, key_freqs=key_freqs, key_mask=key_mask,
+                   checkpoint_steps=np.asarray(run.steps), final=final,
+                   over_training=jax.tree_util.tree_map(np.asarray, measures), phases=phases, metrics=m)
