@@ -5,23 +5,29 @@ import json
 
 import pytest
 
+from conftest import tiny_args
 from toymodels.cli import main
-from toymodels.universality import recipe as exp
+from toymodels.universality.figures import FIGURES
 
-TINY = ["--set", "d_embed=16", "--set", "d_hidden=16", "--set", "steps=40", "--set", "eval_every=10",
-        "--set", "log_checkpoints=4", "--seeds", "2", "--no-progress"]
+TINY_TRANSFORMER = ("d_model=16", "n_heads=2", "d_head=8", "d_mlp=32")
 
 
-@pytest.mark.parametrize("model, extra", [("mlp", []), ("transformer", ["--set", "d_model=16", "--set", "n_heads=2",
-                                                                         "--set", "d_head=8", "--set", "d_mlp=32"])])
-def test_tiny_reproduce_makes_every_figure_and_report(tmp_path, model, extra):
-    out = tmp_path / "run"
-    code = main(["reproduce", "universality", "--group", "S3", "--model", model, *TINY, *extra, "--out", str(out)])
-    assert code == 0
+def _check_report(out) -> dict:
     report = json.loads((out / "report.json").read_text())
-    assert {f"{name}.png" for name in exp.FIGURES} <= set(report["figures"])
+    assert {f"{fn.__name__}.png" for fn in FIGURES} <= set(report["figures"])
     assert {c["id"] for c in report["claims"]} >= {"generalises", "key_irreps_explain_embedding", "which_irreps"}
     assert all(isinstance(c["holds"], bool) for c in report["claims"])
+    return report
+
+
+def test_tiny_mlp_run_makes_every_figure_and_report(tiny_run):
+    _check_report(tiny_run("universality"))
+
+
+def test_tiny_transformer_run_makes_every_figure_and_report(tmp_path):
+    out = tmp_path / "run"
+    assert main([*tiny_args("universality", *TINY_TRANSFORMER), "--model", "transformer", "--out", str(out)]) == 0
+    assert _check_report(out)["config"]["model"] == "transformer"  # --model is --set model=
 
 
 @pytest.mark.parametrize("args, message", [

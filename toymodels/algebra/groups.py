@@ -1,6 +1,6 @@
 """Finite groups as data: a multiplication table over element indices 0..|G|-1.
 
-Families (`group("S5")`, names parsed by `parse_group`):
+Families, by name (`group("S5")`):
     C<n>   cyclic, element k is k mod n; a∘b = a + b mod n
     D<n>   dihedral of order 2n (symmetries of the n-gon, n >= 3), element f*n + k is r^k s^f
            with r a rotation by 2π/n and s a reflection: r^k1 s^f1 ∘ r^k2 s^f2 = r^(k1 ± k2) s^(f1+f2)
@@ -81,9 +81,6 @@ class Group:
     def conjugacy_classes(self) -> list[np.ndarray]:
         """Element indices of each conjugacy class, in class-index order."""
         return [np.nonzero(self.class_of == k)[0] for k in range(self.n_classes)]
-
-    def composition(self, a, b) -> np.ndarray:
-        return self.table[a, b]
 
     def element_order(self) -> np.ndarray:
         """(|G|,) order of each element."""
@@ -235,10 +232,6 @@ def _order_of(family: str, n: int) -> int:
     if family in ("S", "A") and n > MAX_PERMUTATION_DEGREE:
         raise ConfigError(f"{family}{n} is too large to build here: {family}_n needs n <= {MAX_PERMUTATION_DEGREE}")
     return {"C": n, "D": 2 * n, "S": math.factorial(n), "A": max(math.factorial(n) // 2, 1)}[family]
-
-
-def parse_group(name: str) -> Group:
-    return group(name)
 
 
 def group_order(name: str) -> int:

@@ -2,7 +2,8 @@
 Stander et al. 2024), for any group of `toymodels.algebra.groups`.
 
 Every analysis is a pure jnp function of ONE model's arrays and a `GroupTables` of constants,
-so callers `jax.vmap` it over instances and `jax.lax.map` it over checkpoints. Conventions:
+so callers `jax.vmap` it over instances and `jax.lax.map` it over checkpoints; `analyse(run)`
+does so for a finished run and returns its `Results`, which the claims and figures read. Conventions:
 
 - pairs are indexed a*|G| + b; logits are (|G|², |G|) indexed [pair, c];
 - irreps are those of `toymodels.algebra.irreps.irreps(G)`, in that order (R of
@@ -13,18 +14,18 @@ so callers `jax.vmap` it over instances and `jax.lax.map` it over checkpoints. C
 Definitions
 - logit similarity of ρ: cosine over all (a, b, c) between the logits centred over c and
   χ_ρ(a b c⁻¹) (also centred over c; the trivial irrep's is 0). Key irreps: similarity >
-  `key_threshold` (0.005, the reference's); logit FVE: Σ over key irreps of similarity².
+  `key_threshold` (0.005, the paper's code's); logit FVE: Σ over key irreps of similarity².
 - embedding FVE of ρ for a matrix X (|G|, h) (one column per direction): the share of
   ||X||² in ρ's span, column by column. For the MLP the left/right embeddings are a's/b's
   contribution to the hidden pre-activations (E_left @ W_left, E_right @ W_right, as the
-  reference), the unembedding is W_Uᵀ.
+  paper's code), the unembedding is W_Uᵀ.
 - hidden FVE onto ρ(a), ρ(b), ρ(ab): hidden activations H (|G|², n) centred over pairs,
   projected onto the functions (a, b) -> ρ(a)_ij, ρ(b)_ij, ρ(ab)_ij.
 - restricted logits: keep only the ρ(ab) components (as functions of (a, b), per c) of the
   given irreps, plus the mean over pairs of what was removed; restricted loss on all pairs.
   Excluded logits: remove those components; excluded loss on the train pairs.
 - learning order: the first checkpoint step at which each irrep's logit similarity exceeds
-  `order_threshold` (0.05, the reference's).
+  `order_threshold` (0.05, the paper's code's).
 - neuron clusters: each hidden neuron's input weights (left and right columns, each centred)
   are split by irrep; the neuron belongs to the non-trivial irrep with the largest share.
 - coset view: a neuron's left (or right) input as a function of a is compared with its mean
@@ -42,10 +43,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from toymodels.algebra.groups import Group, group
 from toymodels.algebra.irreps import irreps, projection_basis
-from toymodels.algebra.groups import Group
-from toymodels.universality import model as gc
-from toymodels.grokking import model as ma
+from toymodels.models import pairs, transformer
+from toymodels.store import Run
+from toymodels.universality import model
+from toymodels.universality.config import Config
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -60,7 +63,7 @@ class GroupTables:
     basis: np.ndarray           # (|G|, |G|) orthonormal rows, irrep spans in irrep order
     owner: np.ndarray           # (|G|,) irrep index of each basis row
     owner_onehot: np.ndarray    # (R, |G|)
-    char_kernel: np.ndarray     # (R, |G|, |G|): χ_ρ(x c⁻¹), centred over c, scaled so χ_ρ(abc⁻¹) has unit norm
+    char_kernel: np.ndarray     # (R, |G|, |G|): χ_ρ(x c⁻¹), centred over c, scaled: χ_ρ(abc⁻¹) has unit norm
     pair_of_product: np.ndarray  # (|G|, |G|²) one-hot: row x marks pairs with a∘b = x
     partitions: np.ndarray      # (P, |G|, |G|) coset-mean projectors
     partition_names: tuple[str, ...]
@@ -73,8 +76,6 @@ class GroupTables:
 
 @functools.lru_cache(maxsize=8)
 def _tables_cached(name: str) -> GroupTables:
-    from toymodels.algebra.groups import group
-
     g = group(name)
     reps = irreps(g)
     n = g.order
@@ -134,31 +135,31 @@ def all_logits(params: dict) -> jax.Array:
     """Logits (|G|², |G|) of either model over every pair."""
     n = _order(params)
     a, b = np.divmod(np.arange(n * n), n)
-    return gc.logits(params, jnp.asarray(a), jnp.asarray(b))
+    return model.logits(params, jnp.asarray(a), jnp.asarray(b))
 
 
 def hidden_activations(params: dict) -> jax.Array:
     """MLP: post-ReLU hidden layer; transformer: MLP neurons at the `=` position. (|G|², n)."""
     n = _order(params)
     a, b = np.divmod(np.arange(n * n), n)
-    if "W_Q" in params:
+    if model.is_transformer(params):
         toks = jnp.asarray(np.stack([a, b, np.full_like(a, n)], 1))
-        return ma.run_with_cache(params, toks)[1]["mlp_post"][:, -1]
-    return gc.mlp_hidden(params, jnp.asarray(a), jnp.asarray(b))
+        return transformer.run_with_cache(params, toks)[1]["mlp_post"][:, -1]
+    return model.mlp_hidden(params, jnp.asarray(a), jnp.asarray(b))
 
 
 def embeddings(params: dict) -> dict[str, jax.Array]:
     """left, right (|G|, h): each input's contribution to the first hidden layer; unembed
     (|G|, h): W_Uᵀ. For the transformer, left = right = W_E without the `=` row."""
     n = _order(params)
-    if "W_Q" in params:
+    if model.is_transformer(params):
         return {"left": params["W_E"][:n], "right": params["W_E"][:n], "unembed": params["W_U"][:, :n].T}
     return {"left": params["E_left"] @ params["W_left"], "right": params["E_right"] @ params["W_right"],
             "unembed": params["W_U"].T}
 
 
 def _order(params: dict) -> int:
-    return params["W_E"].shape[0] - 1 if "W_Q" in params else params["E_left"].shape[0]
+    return params["W_E"].shape[0] - 1 if model.is_transformer(params) else params["E_left"].shape[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ def excluded_logits(logits: jax.Array, mask: jax.Array, T: GroupTables) -> jax.A
 
 
 def mean_loss(logits: jax.Array, T: GroupTables, weight: jax.Array | None = None) -> jax.Array:
-    ce = ma.cross_entropy(logits, jnp.asarray(T.labels))
+    ce = pairs.cross_entropy(logits, jnp.asarray(T.labels))
     if weight is None:
         return ce.mean()
     w = weight.astype(ce.dtype)
@@ -272,7 +273,7 @@ def hidden_fve(hidden: jax.Array, T: GroupTables) -> jax.Array:
 def neuron_irrep_shares(params: dict, T: GroupTables) -> jax.Array:
     """(n_hidden, R): share of each neuron's centred input weights (left and right) per irrep."""
     emb = embeddings(params)
-    if "W_Q" in params:  # the transformer's neurons read the residual stream: W_E @ W_in
+    if model.is_transformer(params):  # the transformer's neurons read the residual stream: W_E @ W_in
         x = emb["left"] @ params["W_in"]
         parts = [x]
     else:
@@ -304,7 +305,7 @@ def neuron_cosets(params: dict, T: GroupTables) -> dict[str, jax.Array]:
     """Best coset partition per neuron for its left input: index (n_hidden,) (the coarsest among
     those within 1e-3 of the best FVE), FVE (n_hidden,), and every partition's FVE (P, n_hidden)."""
     left = embeddings(params)["left"]
-    if "W_Q" in params:
+    if model.is_transformer(params):
         left = left @ params["W_in"]
     fve = coset_fve(left, T)
     # among partitions explaining (within 1e-3) the most, the coarsest: a sign neuron is constant on
@@ -323,3 +324,159 @@ def learning_steps(similarity: jax.Array, steps: jax.Array, threshold: float) ->
     above = similarity > threshold
     first = jnp.argmax(above, axis=0)
     return jnp.where(above.any(axis=0), jnp.asarray(steps, jnp.float32)[first], jnp.inf)
+
+
+# ---------------------------------------------------------------------------------------------
+# A finished run, analysed: key irreps and the rest from each final model, and the same measures
+# at every checkpoint (vmapped over instances, mapped over checkpoints to bound memory).
+
+# docs/papers.md, universality: S5 MLP, 50 seeds: how often each irrep was key.
+REFERENCE_S5_COUNTS = {"sign": 49, "standard": 49, "(2,2,1)": 18, "standard_sign": 17, "(3,2)": 10, "(3,1,1)": 0}
+REFERENCE_S5_SEEDS = 50
+EMBEDDING_PARTS = ("left", "right", "unembed")  # the middle axis of embedding_fve
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class FinalAnalyses:
+    """Analyses of each instance's final model; leading axis: instance (N)."""
+
+    similarity: np.ndarray       # (N, R) logit similarity per irrep
+    key: np.ndarray              # (N, R) bool: key irreps
+    logit_fve: np.ndarray        # (N,) logit FVE of the key irreps
+    embedding_fve: np.ndarray    # (N, 3, R) per EMBEDDING_PARTS
+    hidden_fve: np.ndarray       # (N, R, 3) along ρ(a), ρ(b), ρ(ab)
+    neuron_cluster: np.ndarray   # (N, n_hidden) each neuron's irrep
+    neuron_share: np.ndarray     # (N, n_hidden) that irrep's share of its input weights
+    coset_best: np.ndarray       # (N, n_hidden) each neuron's best coset partition
+    coset_fve: np.ndarray        # (N, n_hidden) its coset FVE
+    left_input: np.ndarray       # (N, |G|, n_hidden) each neuron's input from a
+    test_acc: np.ndarray         # (N,)
+    train_loss: np.ndarray       # (N,)
+    restricted_loss: np.ndarray  # (N,) key irreps only, all pairs
+    excluded_loss: np.ndarray    # (N,) key irreps removed, train pairs
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class OverTraining:
+    """The measures at every checkpoint, key irreps those of the final model; axes (checkpoint, N, ...)."""
+
+    similarity: np.ndarray                 # (C, N, R)
+    logit_fve: np.ndarray                  # (C, N)
+    test_loss: np.ndarray                  # (C, N)
+    train_loss: np.ndarray                 # (C, N)
+    restricted_loss: np.ndarray            # (C, N)
+    excluded_loss: np.ndarray              # (C, N)
+    restricted_loss_per_irrep: np.ndarray  # (C, N, R)
+    excluded_loss_per_irrep: np.ndarray    # (C, N, R)
+    embedding_fve: np.ndarray              # (C, N, 3, R)
+    sum_squared_weights: np.ndarray        # (C, N)
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """Everything the claims and figures read of an analysed run."""
+
+    group: str
+    irreps: list[str]               # R names, trivial first
+    dims: np.ndarray                # (R,)
+    partition_names: list[str]      # the coset partitions of GroupTables
+    coset_irreps: list[str]         # irreps whose neurons the coset view and claim look at
+    key_threshold: float
+    order_threshold: float
+    checkpoint_steps: np.ndarray    # (C,)
+    final: FinalAnalyses
+    over_training: OverTraining
+    learned_step: np.ndarray        # (N, R) first checkpoint step above order_threshold (inf: never)
+    metrics: dict[str, np.ndarray]  # the in-training metrics: step (E,), the others (E, N)
+
+    @property
+    def n_instances(self) -> int:
+        return len(self.final.key)
+
+
+def _final(params: dict, T: GroupTables, is_train: jax.Array, key_threshold: float) -> FinalAnalyses:
+    logits = all_logits(params)
+    sim = logit_similarity(logits, T)
+    key = key_irreps(sim, key_threshold)
+    cluster, share = neuron_clusters(params, T)
+    cosets = neuron_cosets(params, T)
+    left = embeddings(params)["left"]
+    return FinalAnalyses(
+        similarity=sim, key=key, logit_fve=logit_fve(sim, key),
+        embedding_fve=jnp.stack(list(embedding_fves(params, T).values())),
+        hidden_fve=hidden_fve(hidden_activations(params), T),
+        neuron_cluster=cluster, neuron_share=share, coset_best=cosets["best"], coset_fve=cosets["fve"],
+        left_input=left @ params["W_in"] if model.is_transformer(params) else left,
+        test_acc=accuracy(logits, T, ~is_train), train_loss=mean_loss(logits, T, is_train),
+        restricted_loss=restricted_loss(logits, key, T), excluded_loss=excluded_loss(logits, key, is_train, T))
+
+
+def _over_training(params: dict, key: jax.Array, is_train: jax.Array, T: GroupTables) -> OverTraining:
+    logits = all_logits(params)
+    sim = logit_similarity(logits, T)
+    return OverTraining(
+        similarity=sim, logit_fve=logit_fve(sim, key),
+        test_loss=mean_loss(logits, T, ~is_train), train_loss=mean_loss(logits, T, is_train),
+        restricted_loss=restricted_loss(logits, key, T), excluded_loss=excluded_loss(logits, key, is_train, T),
+        restricted_loss_per_irrep=restricted_loss_per_irrep(logits, T),
+        excluded_loss_per_irrep=excluded_loss_per_irrep(logits, is_train, T),
+        embedding_fve=jnp.stack(list(embedding_fves(params, T).values())),
+        sum_squared_weights=pairs.sum_squared_weights(params))
+
+
+def analyse(run: Run) -> Results:
+    cfg = Config(**run.config)
+    T = tables(cfg.group)
+    is_train = jnp.asarray(model.make_data(cfg, run.instances)["is_train"])
+    final = jax.jit(jax.vmap(lambda p, m: _final(p, T, m, cfg.key_threshold)))(run.final_params(), is_train)
+    final = jax.tree_util.tree_map(np.asarray, final)
+    key = jnp.asarray(final.key)
+    per_instance = jax.vmap(lambda p, k, m: _over_training(p, k, m, T))
+    over = jax.jit(lambda ps: jax.lax.map(lambda prm: per_instance(prm, key, is_train), ps))(run.params)
+    over = jax.tree_util.tree_map(np.asarray, over)
+    steps = np.asarray(run.steps)
+    learned = np.asarray(jax.vmap(learning_steps, in_axes=(1, None, None))(over.similarity, steps, cfg.order_threshold))
+    return Results(group=cfg.group, irreps=list(T.names), dims=T.dims, partition_names=list(T.partition_names),
+                   coset_irreps=cfg.coset_irrep_names(), key_threshold=cfg.key_threshold,
+                   order_threshold=cfg.order_threshold, checkpoint_steps=steps, final=final, over_training=over,
+                   learned_step=learned, metrics=run.metrics)
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries of the results, per instance
+
+
+def key_names(results: Results) -> list[list[str]]:
+    """Each instance's key irreps, by name."""
+    return [[results.irreps[j] for j in np.nonzero(k)[0]] for k in results.final.key]
+
+
+def first_learned(results: Results) -> list[str | None]:
+    """Each instance's first key irrep to cross order_threshold (None if none did)."""
+    out = []
+    for i, k in enumerate(results.final.key):
+        steps = np.where(k, results.learned_step[i], np.inf)
+        out.append(results.irreps[int(np.argmin(steps))] if np.isfinite(steps).any() else None)
+    return out
+
+
+def coset_summary(results: Results) -> list[dict] | None:
+    """Per instance, for each coset irrep with neurons: how many, the most common best partition
+    and the share of its neurons whose coset FVE >= 0.9 (None without coset irreps)."""
+    if not results.coset_irreps:
+        return None
+    f = results.final
+    out = []
+    for i in range(results.n_instances):
+        per = {}
+        for name in results.coset_irreps:
+            sel = (f.neuron_cluster[i] == results.irreps.index(name)) & (f.neuron_share[i] >= 0.9)
+            if sel.sum() < 3:
+                continue
+            best = np.bincount(f.coset_best[i][sel]).argmax()
+            per[name] = {"n_neurons": int(sel.sum()), "partition": results.partition_names[best],
+                         "share_explained": float(np.mean(f.coset_fve[i][sel] >= 0.9))}
+        out.append(per)
+    return out

@@ -1,24 +1,14 @@
 """Figures of the universality experiment (Chughtai et al. 2023): per run (median and band over
-seeds) and across seeds. Every function takes (run, results) and returns a figure."""
+seeds) and across seeds. Every function takes the analysed run's `Results` and returns a figure;
+FIGURES lists them in the order they are drawn."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from toymodels.plotting import band, band_note, plt, save, subplots
-
-FVE_PARTS = ("left", "right", "unembed")
-
-
-def make_figures(run, results: dict, out_dir: str | Path, only: str | None = None) -> list[Path]:
-    paths = []
-    for fn in (loss_curves, logit_similarity, embedding_fve, irrep_losses, weight_norm, restricted_ratio,
-               hidden_fve, key_irrep_frequency, key_irrep_count, first_learned, neuron_clusters, coset_view):
-        if only in (None, fn.__name__):
-            paths += save(fn(run, results), out_dir, fn.__name__)
-    return paths
+from toymodels.plotting import band, band_note, plt, subplots
+from toymodels.universality import analyses as U
+from toymodels.universality.analyses import Results
 
 
 def _colors(n):
@@ -28,20 +18,20 @@ def _colors(n):
 
 def _learned_any(results) -> np.ndarray:
     """(R,) irreps key in at least one seed (the trivial one never)."""
-    return results["final"]["key"].any(axis=0)
+    return results.final.key.any(axis=0)
 
 
 def _steps(results):
-    return np.maximum(results["checkpoint_steps"], 1)
+    return np.maximum(results.checkpoint_steps, 1)
 
 
-def loss_curves(run, results):
-    m = results["metrics"]
+def loss_curves(results: Results):
+    m = results.metrics
     n = m["train_loss"].shape[1]
     fig, axes = subplots(2, size=(5, 3.6))
     band(axes[0], m["step"], m["train_loss"], label="train")
     band(axes[0], m["step"], m["test_loss"], label="test")
-    axes[0].set(yscale="log", xlabel="step", ylabel="cross-entropy", title=f"{results['group']} loss" + band_note(n))
+    axes[0].set(yscale="log", xlabel="step", ylabel="cross-entropy", title=f"{results.group} loss" + band_note(n))
     band(axes[1], m["step"], m["test_acc"], label="test")
     band(axes[1], m["step"], m["train_acc"], label="train")
     axes[1].set(xlabel="step", ylabel="accuracy", title="accuracy")
@@ -50,23 +40,24 @@ def loss_curves(run, results):
     return fig
 
 
-def logit_similarity(run, results):
-    o, names = results["over_training"], results["irreps"]
-    n = o["similarity"].shape[1]
+def logit_similarity(results: Results):
+    o, names = results.over_training, results.irreps
+    n = o.similarity.shape[1]
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for r, (name, c) in enumerate(zip(names, _colors(len(names)))):
         if r == 0:
             continue
-        band(ax, _steps(results), o["similarity"][:, :, r], label=name, color=c, lw=1.5 if _learned_any(results)[r] else 0.8)
-    ax.axhline(0.005, color="gray", ls=":", lw=1, label="key threshold")
+        lw = 1.5 if _learned_any(results)[r] else 0.8
+        band(ax, _steps(results), o.similarity[:, :, r], label=name, color=c, lw=lw)
+    ax.axhline(results.key_threshold, color="gray", ls=":", lw=1, label="key threshold")
     ax.set(xscale="log", xlabel="step", ylabel="cos(logits, χ(abc⁻¹))",
            title=f"logit similarity per irrep{band_note(n)}")
     ax.legend(fontsize=7, ncol=2)
     return fig
 
 
-def embedding_fve(run, results):
-    e, names = results["final"]["embedding_fve"], results["irreps"]  # (N, 3, R)
+def embedding_fve(results: Results):
+    e, names = results.final.embedding_fve, results.irreps  # (N, 3, R)
     fig, axes = subplots(3, ncols=3, size=(4.2, 3.4))
     x = np.arange(len(names))
     for k, ax in enumerate(axes):
@@ -75,124 +66,122 @@ def embedding_fve(run, results):
         for i in range(len(vals)):
             ax.scatter(x + 0.15 * (np.random.default_rng(i).random(len(x)) - 0.5), vals[i], s=6, color="k", alpha=0.5)
         ax.set_xticks(x, names, rotation=60, fontsize=7)
-        ax.set(ylim=(0, 1), ylabel="fraction of squared norm", title=f"{FVE_PARTS[k]} embedding by irrep")
+        ax.set(ylim=(0, 1), ylabel="fraction of squared norm", title=f"{U.EMBEDDING_PARTS[k]} embedding by irrep")
     axes[0].legend(fontsize=7)
     return fig
 
 
-def irrep_losses(run, results):
-    o, names = results["over_training"], results["irreps"]
+def irrep_losses(results: Results):
+    o, names = results.over_training, results.irreps
     fig, axes = subplots(2, size=(5.5, 3.8))
     for r, (name, c) in enumerate(zip(names, _colors(len(names)))):
         if not _learned_any(results)[r]:
             continue
-        band(axes[0], _steps(results), o["restricted_loss_per_irrep"][:, :, r], label=name, color=c)
-        band(axes[1], _steps(results), o["excluded_loss_per_irrep"][:, :, r], label=name, color=c)
-    band(axes[0], _steps(results), o["restricted_loss"], label="all key irreps", color="k", ls="--")
-    band(axes[1], _steps(results), o["excluded_loss"], label="all key irreps", color="k", ls="--")
-    band(axes[0], _steps(results), o["test_loss"], label="test loss", color="gray", ls=":")
-    band(axes[1], _steps(results), o["train_loss"], label="train loss", color="gray", ls=":")
+        band(axes[0], _steps(results), o.restricted_loss_per_irrep[:, :, r], label=name, color=c)
+        band(axes[1], _steps(results), o.excluded_loss_per_irrep[:, :, r], label=name, color=c)
+    band(axes[0], _steps(results), o.restricted_loss, label="all key irreps", color="k", ls="--")
+    band(axes[1], _steps(results), o.excluded_loss, label="all key irreps", color="k", ls="--")
+    band(axes[0], _steps(results), o.test_loss, label="test loss", color="gray", ls=":")
+    band(axes[1], _steps(results), o.train_loss, label="train loss", color="gray", ls=":")
     axes[0].set(xscale="log", yscale="log", xlabel="step", title="restricted loss (keep one irrep's ρ(ab); all pairs)")
-    axes[1].set(xscale="log", yscale="log", xlabel="step", title="excluded loss (remove one irrep's ρ(ab); train pairs)")
+    axes[1].set(xscale="log", yscale="log", xlabel="step",
+                title="excluded loss (remove one irrep's ρ(ab); train pairs)")
     for ax in axes:
         ax.legend(fontsize=7)
     return fig
 
 
-def weight_norm(run, results):
-    o = results["over_training"]
+def weight_norm(results: Results):
+    o = results.over_training
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    band(ax, _steps(results), o["sum_squared_weights"])
-    ax.set(xscale="log", xlabel="step", ylabel="Σ w²", title="sum of squared weights" + band_note(o["sum_squared_weights"].shape[1]))
+    band(ax, _steps(results), o.sum_squared_weights)
+    ax.set(xscale="log", xlabel="step", ylabel="Σ w²",
+           title="sum of squared weights" + band_note(o.sum_squared_weights.shape[1]))
     return fig
 
 
-def restricted_ratio(run, results):
-    o = results["over_training"]
+def restricted_ratio(results: Results):
+    o = results.over_training
     fig, ax = plt.subplots(figsize=(5, 3.6))
     with np.errstate(all="ignore"):
-        band(ax, _steps(results), o["test_loss"] / o["restricted_loss"])
+        band(ax, _steps(results), o.test_loss / o.restricted_loss)
     ax.axhline(1, color="gray", ls=":", lw=1)
     ax.set(xscale="log", yscale="log", xlabel="step", ylabel="test loss / restricted loss",
-           title="test / restricted loss" + band_note(o["test_loss"].shape[1]))
+           title="test / restricted loss" + band_note(o.test_loss.shape[1]))
     return fig
 
 
-def hidden_fve(run, results):
-    h, names = results["final"]["hidden_fve"], results["irreps"]  # (N, R, 3)
+def hidden_fve(results: Results):
+    h, names = results.final.hidden_fve, results.irreps  # (N, R, 3)
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     x = np.arange(len(names))
     for k, lab in enumerate(("ρ(a)", "ρ(b)", "ρ(ab)")):
         ax.bar(x + (k - 1) * 0.27, np.median(h[:, :, k], 0), width=0.27, label=lab)
     ax.set_xticks(x, names, rotation=60, fontsize=7)
-    ax.set(ylabel="fraction of hidden variance", title="hidden activations explained by ρ(a), ρ(b), ρ(ab) (median over seeds)")
+    ax.set(ylabel="fraction of hidden variance",
+           title="hidden activations explained by ρ(a), ρ(b), ρ(ab) (median over seeds)")
     ax.legend()
     return fig
 
 
-def key_irrep_frequency(run, results):
-    names, dims = results["irreps"], results["dims"]
-    key = results["final"]["key"]
+def key_irrep_frequency(results: Results):
+    names, dims = results.irreps, results.dims
+    key = results.final.key
     n = key.shape[0]
     fig, ax = plt.subplots(figsize=(6.5, 4))
     counts = key.sum(0)
     ax.bar(np.arange(len(names)), counts / n, color=_colors(len(names)))
     ax.set_xticks(np.arange(len(names)), [f"{nm}\n(d={d})" for nm, d in zip(names, dims)], rotation=60, fontsize=7)
     ax.set(ylabel=f"fraction of {n} seeds", ylim=(0, 1.05), title="how often each irrep is key (sorted by dimension)")
-    if results["group"].upper() == "S5":
-        from toymodels.universality.recipe import REFERENCE_S5_COUNTS, REFERENCE_S5_SEEDS
-
-        ref = [REFERENCE_S5_COUNTS.get(nm, np.nan) / REFERENCE_S5_SEEDS for nm in names]
+    if results.group.upper() == "S5":
+        ref = [U.REFERENCE_S5_COUNTS.get(nm, np.nan) / U.REFERENCE_S5_SEEDS for nm in names]
         ax.scatter(np.arange(len(names)), ref, marker="_", s=300, color="k", label="reference (50 seeds)")
         ax.legend()
     return fig
 
 
-def key_irrep_count(run, results):
-    k = results["final"]["key"].sum(1)
+def key_irrep_count(results: Results):
+    k = results.final.key.sum(1)
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    ax.hist(k, bins=np.arange(0, len(results["irreps"]) + 1) - 0.5, rwidth=0.8)
+    ax.hist(k, bins=np.arange(0, len(results.irreps) + 1) - 0.5, rwidth=0.8)
     ax.set(xlabel="number of key irreps", ylabel="seeds", title="key irreps per seed")
     return fig
 
 
-def first_learned(run, results):
-    from toymodels.universality.recipe import first_learned as first
-
-    f = first(results)
-    names = results["irreps"][1:]
+def first_learned(results: Results):
+    f = U.first_learned(results)
+    names = results.irreps[1:]
     fig, ax = plt.subplots(figsize=(6, 3.8))
     ax.bar(np.arange(len(names)), [f.count(nm) for nm in names], color=_colors(len(names) + 1)[1:])
     ax.set_xticks(np.arange(len(names)), names, rotation=60, fontsize=7)
-    ax.set(ylabel="seeds", title="first irrep learned (similarity > order threshold)")
+    ax.set(ylabel="seeds", title=f"first irrep learned (similarity > {results.order_threshold:g})")
     return fig
 
 
-def neuron_clusters(run, results):
-    f, names = results["final"], results["irreps"]
-    n = f["neuron_cluster"].shape[0]
+def neuron_clusters(results: Results):
+    f, names = results.final, results.irreps
+    n = f.neuron_cluster.shape[0]
     fig, axes = subplots(2, size=(5.5, 3.8))
-    counts = np.stack([np.bincount(f["neuron_cluster"][i][f["neuron_share"][i] >= 0.9], minlength=len(names))
+    counts = np.stack([np.bincount(f.neuron_cluster[i][f.neuron_share[i] >= 0.9], minlength=len(names))
                        for i in range(n)])
     axes[0].bar(np.arange(len(names)), np.median(counts, 0), color=_colors(len(names)))
     axes[0].set_xticks(np.arange(len(names)), names, rotation=60, fontsize=7)
     axes[0].set(ylabel="neurons (median over seeds)", title="neurons by irrep (share >= 0.9)")
-    axes[1].hist(f["neuron_share"][0], bins=30)
-    axes[1].set(xlabel="largest irrep share of a neuron's input weights", ylabel="neurons", title="seed 0: neuron purity")
+    axes[1].hist(f.neuron_share[0], bins=30)
+    axes[1].set(xlabel="largest irrep share of a neuron's input weights", ylabel="neurons",
+                title="seed 0: neuron purity")
     return fig
 
 
-def coset_view(run, results):
+def coset_view(results: Results):
     """Seed 0: the left input of up to 4 neurons of each coset irrep, as a function of a, with
     the elements grouped by the neuron's best coset partition (one colour per coset)."""
-    from toymodels.universality.analyses import tables
-
-    f, names, want = results["final"], results["irreps"], results["coset_irreps"] or results["irreps"][1:2]
-    T = tables(results["group"])
+    f, names, want = results.final, results.irreps, results.coset_irreps or results.irreps[1:2]
+    T = U.tables(results.group)
     panels = []
     for name in want:
         r = names.index(name)
-        sel = np.nonzero((f["neuron_cluster"][0] == r) & (f["neuron_share"][0] >= 0.9))[0][:4]
+        sel = np.nonzero((f.neuron_cluster[0] == r) & (f.neuron_share[0] >= 0.9))[0][:4]
         panels += [(name, j) for j in sel]
     fig, axes = subplots(max(len(panels), 1), size=(4.4, 3.8), layout="constrained")
     if not panels:
@@ -200,15 +189,19 @@ def coset_view(run, results):
         axes[0].set_axis_off()
         return fig
     for ax, (name, j) in zip(axes, panels):
-        p = f["coset_best"][0][j]
+        p = f.coset_best[0][j]
         proj = T.partitions[p]
         # coset label = the first element of each coset (rows of the projector with equal support)
         label = np.argmax(proj > 0, axis=1)
         order = np.lexsort((np.arange(len(label)), label))
-        x = f["left_input"][0][:, j]
+        x = f.left_input[0][:, j]
         _, coset_idx = np.unique(label[order], return_inverse=True)
         ax.scatter(np.arange(len(x)), x[order], c=coset_idx, cmap="tab10", s=8)
         ax.set(xlabel="element a (grouped by coset)", ylabel="left input",
-               title=f"{name} neuron {j}: {T.partition_names[p]}\ncoset FVE {f['coset_fve'][0][j]:.2f}")
+               title=f"{name} neuron {j}: {T.partition_names[p]}\ncoset FVE {f.coset_fve[0][j]:.2f}")
         ax.title.set_fontsize(8)
     return fig
+
+
+FIGURES = (loss_curves, logit_similarity, embedding_fve, irrep_losses, weight_norm, restricted_ratio, hidden_fve,
+           key_irrep_frequency, key_irrep_count, first_learned, neuron_clusters, coset_view)
