@@ -76,15 +76,17 @@ class Claim:
 
     @classmethod
     def measure(cls, id: str, statement: str, paper: str, criterion: str, values: Sequence,
-                passes: Sequence[bool] | bool, fmt: Callable[[Any], str], most: int = 8) -> "Claim":
+                passes: Sequence[bool] | bool, fmt: Callable[[Any], str], most: int = 8,
+                summary: str | None = None) -> "Claim":
         """A claim from per-instance values. `passes` is a flag per instance, or one flag for a
-        claim judged on the population as a whole."""
+        claim judged on the population as a whole, whose `summary` (e.g. counts over seeds) is
+        then shown instead of the values."""
         values = list(values)
         flags = [bool(p) for p in passes] if isinstance(passes, Sequence) else [bool(passes)]
         order = sorted(range(len(values)), key=lambda i: flags[i]) if len(flags) == len(values) else range(len(values))
         texts = [fmt(values[i]) for i in order]
         shown = "; ".join(texts[:most]) + ("; ..." if len(texts) > most else "")
-        return cls(id, statement, paper, criterion, values, flags, shown or "no instance to measure")
+        return cls(id, statement, paper, criterion, values, flags, summary or shown or "no instance to measure")
 
     def to_json(self) -> dict:
         """The report.json form (format 1, plus `paper`): claim, expected, measured, per_seed, holds."""

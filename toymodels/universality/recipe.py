@@ -4,7 +4,6 @@ finite group learn it through a few irreducible representations; which ones vari
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import numpy as np
@@ -119,29 +118,28 @@ def _which_irreps(results: Results, keys: list[list[str]]) -> Claim:
     statement = "which irreps are learned, and how often (universality)"
     if results.group.upper() == "S5":
         ref = {k: f"{v}/{U.REFERENCE_S5_SEEDS}" for k, v in U.REFERENCE_S5_COUNTS.items()}
-        claim = Claim.measure(
+        return Claim.measure(
             "which_irreps", statement,
             f"S5 MLP, {U.REFERENCE_S5_SEEDS} seeds, seeds in which each irrep is key: {ref}",
             f"reference counts {ref}: sign and standard in >= 80% of seeds, (3,1,1) in none",
             keys, counts["sign"] >= 0.8 * n and counts["standard"] >= 0.8 * n and counts["(3,1,1)"] == 0,
-            _keys_text)
-        return dataclasses.replace(claim, shown=str({k: f"{counts[k]}/{n}" for k in U.REFERENCE_S5_COUNTS}))
-    claim = Claim.measure(
+            _keys_text, summary=str({k: f"{counts[k]}/{n}" for k in U.REFERENCE_S5_COUNTS}))
+    return Claim.measure(
         "which_irreps", statement, "",
         "no reference counts for this group: reported, and holds when every key irrep is also learned over "
         "training (its similarity crosses order_threshold)",
-        keys, [np.isfinite(results.learned_step[i][f.key[i]]).all() for i in range(n)], _keys_text)
-    return dataclasses.replace(claim, shown=str({k: f"{v}/{n}" for k, v in counts.items()}))
+        keys, [np.isfinite(results.learned_step[i][f.key[i]]).all() for i in range(n)], _keys_text,
+        summary=str({k: f"{v}/{n}" for k, v in counts.items()}))
 
 
 def _sign_first(results: Results) -> Claim:
     """Judged on the seeds together; the measured text is how often each irrep came first."""
     first = U.first_learned(results)
-    claim = Claim.measure(
+    return Claim.measure(
         "sign_first", "the sign irrep is usually learned first", "",
         "sign is the first key irrep to cross similarity 0.05 in most seeds",
-        first, first.count("sign") > results.n_instances / 2, str)
-    return dataclasses.replace(claim, shown=str({k: first.count(k) for k in dict.fromkeys(first)}))
+        first, first.count("sign") > results.n_instances / 2, str,
+        summary=str({k: first.count(k) for k in dict.fromkeys(first)}))
 
 
 RECIPE = Recipe(
