@@ -6,23 +6,17 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from toymodels.config import TrainConfig, require_fraction, require_non_negative, require_positive
+from toymodels.config import TrainConfig, require_fraction, require_non_negative
 from toymodels.errors import ConfigError
+from toymodels.models.transformer import TransformerConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(TrainConfig):
+class Config(TransformerConfig, TrainConfig):
     p: int = 113
     frac_train: float = 0.3
-    d_model: int = 128
-    n_heads: int = 4
-    d_head: int = 32
-    d_mlp: int = 512
     lr: float = 1e-3
     weight_decay: float = 1.0
-    beta1: float = 0.9
-    beta2: float = 0.98
-    eps: float = 1e-8
     warmup_steps: int = 10
     steps: int = 40_000
     eval_every: int = 100
@@ -39,7 +33,6 @@ class Config(TrainConfig):
         require_fraction("frac_train", self.frac_train)
         if int(self.frac_train * self.p**2) < 1:
             raise ConfigError(f"frac_train={self.frac_train} leaves no training pairs for p={self.p}")
-        require_positive(self, "d_model", "n_heads", "d_head", "d_mlp")
         require_non_negative(self, "warmup_steps")
 
     @property

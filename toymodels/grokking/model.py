@@ -47,8 +47,7 @@ def make_data(cfg: Config, instances: list[dict]) -> dict[str, np.ndarray]:
 
 
 def init_params(cfg: Config, key: jax.Array) -> dict[str, jax.Array]:
-    return transformer.init_params(key, d_vocab=cfg.d_vocab, d_model=cfg.d_model, n_heads=cfg.n_heads,
-                                   d_head=cfg.d_head, d_mlp=cfg.d_mlp)
+    return transformer.init_params(key, d_vocab=cfg.d_vocab, **cfg.transformer_sizes())
 
 
 def loss(params: dict, data: dict, p: int) -> jax.Array:

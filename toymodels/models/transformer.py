@@ -25,6 +25,7 @@ Two forward passes compute the same function:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -32,10 +33,33 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from toymodels.config import require_positive
 from toymodels.models import module
 from toymodels.models.module import record
 
 N_CTX = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+    """The config fields of a toy that trains this transformer: its sizes (the grokking paper's
+    mainline) and the AdamW betas and eps that paper trains it with. A toy's Config inherits
+    them beside `toymodels.config.TrainConfig`: `class Config(TransformerConfig, TrainConfig)`."""
+
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    d_mlp: int = 512
+    beta1: float = 0.9
+    beta2: float = 0.98
+    eps: float = 1e-8
+
+    def validate(self) -> None:
+        super().validate()
+        require_positive(self, "d_model", "n_heads", "d_head", "d_mlp")
+
+    def transformer_sizes(self) -> dict[str, int]:
+        return {"d_model": self.d_model, "n_heads": self.n_heads, "d_head": self.d_head, "d_mlp": self.d_mlp}
 
 
 def _shapes(d_vocab: int, d_model: int, n_heads: int, d_head: int, d_mlp: int) -> dict[str, tuple[int, ...]]:

@@ -11,30 +11,23 @@ from toymodels.algebra.groups import Group, group, group_order
 from toymodels.algebra.irreps import irrep_index, irreps
 from toymodels.config import TrainConfig, require_fraction, require_positive
 from toymodels.errors import ConfigError
+from toymodels.models.transformer import TransformerConfig
 
 MODELS = ("mlp", "transformer")
 MAX_ANALYSED_ORDER = 645  # the analyses hold |G|^3 float32 logits per model: <= 1 GiB
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(TrainConfig):
+class Config(TransformerConfig, TrainConfig):
     group: str = "S5"
     model: str = "mlp"
     frac_train: float = 0.4
     # MLP
     d_embed: int = 256
     d_hidden: int = 128
-    # transformer (grokking sizes)
-    d_model: int = 128
-    n_heads: int = 4
-    d_head: int = 32
-    d_mlp: int = 512
-    # optimiser
+    # the transformer's sizes and AdamW betas: TransformerConfig
     lr: float = 1e-3
     weight_decay: float = 1.0
-    beta1: float = 0.9
-    beta2: float = 0.98
-    eps: float = 1e-8
     # schedule
     steps: int = 250_000
     eval_every: int = 1000
@@ -57,7 +50,7 @@ class Config(TrainConfig):
         require_fraction("frac_train", self.frac_train)
         if int(self.frac_train * n * n) < 1:
             raise ConfigError(f"frac_train={self.frac_train} leaves no training pairs for {self.group}")
-        require_positive(self, "d_embed", "d_hidden", "d_model", "n_heads", "d_head", "d_mlp")
+        require_positive(self, "d_embed", "d_hidden")
         if not (0 < self.key_threshold < 1 and 0 < self.order_threshold < 1):
             raise ConfigError("key_threshold and order_threshold must lie in (0, 1)")
         self.coset_irrep_names()  # unknown irrep names: ConfigError

@@ -106,8 +106,7 @@ def is_transformer(params: dict) -> bool:
 def init_params(cfg: Config, key: jax.Array) -> dict[str, jax.Array]:
     n = group_order(cfg.group)
     if cfg.model == "transformer":
-        return transformer.init_params(key, d_vocab=n + 1, d_model=cfg.d_model, n_heads=cfg.n_heads,
-                                       d_head=cfg.d_head, d_mlp=cfg.d_mlp)
+        return transformer.init_params(key, d_vocab=n + 1, **cfg.transformer_sizes())
     return module.params_of(GroupMLP(n, cfg.d_embed, cfg.d_hidden, key))
 
 
