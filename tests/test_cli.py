@@ -33,24 +33,66 @@ def _tree_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["reproduce", "nosuch"], "unknown experiment 'nosuch'"),
-    (["reproduce", "grokking", "--seeds", "0"], "--seeds must be a positive integer"),
-    (["reproduce", "grokking", "--seeds", "abc"], "invalid int value: 'abc'"),
-    (["reproduce", "grokking", "--set", "frac_train=1.5"], "frac_train must lie in (0, 1]"),
-    (["reproduce", "grokking", "--set", "frac_train=0"], "frac_train must lie in (0, 1]"),
-    (["reproduce", "grokking", "--set", "p=1"], "p must be an odd prime"),
-    (["reproduce", "grokking", "--set", "p=12"], "p must be an odd prime"),
-    (["reproduce", "grokking", "--set", "p=1009"], "p=1009 is too large"),
-    (["reproduce", "grokking", "--set", "lr=-1"], "need lr > 0"),
-    (["reproduce", "grokking", "--set", "nosuch=3"], "unknown config key 'nosuch'"),
-    (["reproduce", "grokking", "--set", "steps=ten"], "--set steps=ten: expected int"),
-    (["reproduce", "grokking", "--set", "p=53,59"], "p cannot be swept"),
-    (["reproduce", "grokking", "--preset", "huge"], "unknown preset 'huge'"),
-    (["reproduce", "grokking", "--figure", "nosuch"], "unknown figure 'nosuch' for grokking; known: loss_curves,"),
-    (["reproduce", "grokking", "--group", "S5"], "--group is a flag of universality, not of grokking"),
-])
+def _bad(experiment, cases):
+    return [pytest.param(["reproduce", experiment, *args], message, id=f"{experiment}:{' '.join(args)}")
+            for args, message in cases]
+
+
+BAD_INPUT = [
+    pytest.param(["reproduce", "nosuch"], "unknown experiment 'nosuch'", id="unknown experiment"),
+    *_bad("grokking", [
+        (["--seeds", "0"], "--seeds must be a positive integer"),
+        (["--seeds", "abc"], "invalid int value: 'abc'"),
+        (["--set", "frac_train=1.5"], "frac_train must lie in (0, 1]"),
+        (["--set", "frac_train=0"], "frac_train must lie in (0, 1]"),
+        (["--set", "p=1"], "p must be an odd prime"),
+        (["--set", "p=12"], "p must be an odd prime"),
+        (["--set", "p=1009"], "p=1009 is too large"),
+        (["--set", "lr=-1"], "need lr > 0"),
+        (["--set", "nosuch=3"], "unknown config key 'nosuch'"),
+        (["--set", "steps=ten"], "--set steps=ten: expected int"),
+        (["--set", "p=53,59"], "p cannot be swept"),
+        (["--preset", "huge"], "unknown preset 'huge'"),
+        (["--figure", "nosuch"], "unknown figure 'nosuch' for grokking; known: loss_curves,"),
+        (["--group", "S5"], "--group is a flag of universality, not of grokking"),
+    ]),
+    *_bad("superposition", [
+        (["--set", "geometry_sparsity_max=1"], "geometry_sparsity_max must lie in [0, 1)"),
+        (["--set", "abs_pair_sparsity=-0.5"], "abs_pair_sparsity must lie in [0, 1)"),
+        (["--set", "wtw_m=150"], "wtw_m=150 must be < wtw_n=100"),
+        (["--set", "geometry_n=0"], "geometry_n must be a positive integer"),
+        (["--set", "batch=-1"], "batch must be a positive integer"),
+        (["--set", "steps=0"], "steps must be a positive integer"),
+        (["--set", "batch=64,128"], "batch cannot be swept"),
+        (["--set", "lr=1e-3,-1"], "need lr > 0"),
+        (["--figure", "nosuch"], "unknown figure 'nosuch' for superposition; known: intro_geometry,"),
+    ]),
+    *_bad("universality", [
+        (["--group", "Q8"], "unknown group 'Q8'"),
+        (["--group", "S7"], "S7 is too large"),
+        (["--group", "S6"], "at most 645 elements"),
+        (["--model", "rnn"], "unknown model 'rnn'"),
+        (["--group", "C7", "--set", "coset_irreps=standard"], "unknown irrep 'standard' of C7"),
+        (["--set", "coset_irreps=sign+nosuch"], "unknown irrep 'nosuch' of S4"),
+        (["--set", "frac_train=0"], "frac_train must lie in (0, 1]"),
+    ]),
+    *_bad("memorisation", [
+        (["--set", "n=1"], "table size n must be >= 2"),
+        (["--set", "d=0"], "d must be a positive integer"),
+        (["--set", "width=0"], "width must be a positive integer"),
+        (["--set", "width=-3"], "width must be a positive integer"),
+        (["--set", "structure=parity"], "unknown label kind structure='parity'"),
+        (["--set", "max_n=100000", "--set", "n=100000"], "too large"),
+        (["--set", "n=8,500"], "exceeds max_n"),
+        (["--set", "layers=3"], "layers must be 1 or 2"),
+        (["--set", "d=8,16"], "d cannot be swept"),
+    ]),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUT)
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, capsys, args, message):
+    """Every toy's impossible values, unknown names and misplaced flags: one line, exit 2, nothing on disk."""
     out = tmp_path / "run"
     try:
         code = main([*args, "--out", str(out)])
@@ -59,6 +101,8 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, capsys, args
     err = capsys.readouterr().err
     assert code == 2 and message in err
     assert err.strip().splitlines()[-1].startswith(("toymodels: error:", "toymodels reproduce: error:"))
+    if err.startswith("toymodels: error:"):
+        assert err.count("\n") == 1
     assert not out.exists()
 
 
