@@ -11,9 +11,9 @@ side in one process, on whatever platform JAX has.
 sub-experiment, an explicit instance axis (W of shape (instances, n, m)), a batch drawn as
 (batch, instances, n) with two uniforms per feature (value, and presence by comparison with p),
 einsum forward, importance-weighted loss summed over instances, AdamW, a jitted lax.scan of
-steps. "Engine" is `engine.make_chunk` on this package's task: the figure set's groups (one
-group, or all of them in one program), one shared uniform per feature and example, small models
-as unrolled elementwise code; the chunk also evaluates the metrics once at its end (included).
+steps. "Engine" is `engine.make_chunk` on this package's task: the figure set's stacks of models
+(one stack, or all of them in one program), one shared uniform per feature and example, small
+models as unrolled elementwise code; the chunk also evaluates the metrics once at its end (included).
 
 Measured, each a median over --repeats timed chunks after a compile/warm-up call:
  1. per sub-experiment (geometry n=200 m=20 x20; W^T W n=100 m=20 x20; phase diagram n=2 m=1 x675;
@@ -26,73 +26,56 @@ Measured, each a median over --repeats timed chunks after a compile/warm-up call
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import platform as _platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from harness import EngineChunk, rounded, timed, write_result  # benchmarks/ is on sys.path when run as a script
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-
-from toymodels import engine  # noqa: E402
-from toymodels.superposition import model as sp  # noqa: E402
-from write_result import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from toymodels import engine
+from toymodels.superposition import model as sp
 
 SUBSETS = ("geometry", "wtw", "phase_2_1", "intro")
 QUICK_SETS = dict(geometry_n=20, geometry_m=4, geometry_points=3, wtw_n=12, wtw_m=3, phase_points=3, phase_tries=1,
-                  intro_points=3, lvr_n=6, lvr_m=2, hidden_n=6, hidden_m=3, abs_n=8, abs_m=3, abs_pair_n=6, abs_pair_m=3,
-                  batch=64)
+                  intro_points=3, lvr_n=6, lvr_m=2, hidden_n=6, hidden_m=3, abs_n=8, abs_m=3, abs_pair_n=6,
+                  abs_pair_m=3, batch=64)
 
 
-def _round(x: float, digits: int = 4) -> float:
-    return float(f"{x:.{digits}g}") if x and np.isfinite(x) else float(x)
-
-
-def _median_seconds(fn, repeats: int) -> tuple[float, list[float]]:
-    fn()  # compile / warm up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
+def _per_step(seconds: list[float], steps: int) -> tuple[float, list[float]]:
+    """(median, all) seconds per step of chunks of `steps` steps."""
+    return statistics.median(seconds) / steps, [t / steps for t in seconds]
 
 
 # ---------------------------------------------------------------------------------------------
 # This package's engine
 
 
-def engine_seconds_per_step(gs: tuple[sp.Group, ...], batch: int, steps: int, repeats: int) -> tuple[float, list]:
-    task = engine.Task(functools.partial(sp.init_params, gs), functools.partial(sp.loss, gs=gs, batch=batch),
-                       functools.partial(sp.metrics, gs=gs, batch=batch), sp.optimizer, stochastic=True)
-    keys = jax.random.PRNGKey(0)[None]
+def stack_seconds_per_step(stack: sp.ModelStack, batch: int, steps: int, repeats: int) -> tuple[float, list]:
+    """The engine's chunk on one sub-experiment's stack alone (one instance, the paper's lr and wd)."""
+    task = sp.stack_task((stack,), batch)
     hp = {"lr": np.array([1e-3], np.float32), "weight_decay": np.array([0.01], np.float32)}
-    data = jax.device_put(sp.make_data(gs, 1))
+    data = jax.device_put(sp.stack_data((stack,), 1))
     chunk = engine.make_chunk(task, steps)
-    box = {"state": engine.init_state(task, keys, hp)}
+    box = {"state": engine.init_state(task, jax.random.PRNGKey(0)[None], hp)}
 
     def run():
         box["state"], m = chunk(box["state"], hp, data)
         jax.block_until_ready(m)
 
-    med, times = _median_seconds(run, repeats)
-    return med / steps, [t / steps for t in times]
+    return _per_step(timed(run, repeats), steps)
 
 
 # ---------------------------------------------------------------------------------------------
 # The notebook's formulation, in JAX
 
 
-def notebook_program(g: sp.Group, batch: int, steps: int):
+def notebook_program(g: sp.ModelStack, batch: int, steps: int):
     """(init, chunk) for one sub-experiment with the notebook's explicit instance axis."""
     I, n, m = g.k, g.n, g.m
     p = jnp.asarray(g.density)          # (I, n)
@@ -137,7 +120,7 @@ def notebook_program(g: sp.Group, batch: int, steps: int):
     return init, chunk
 
 
-def notebook_seconds_per_step(g: sp.Group, batch: int, steps: int, repeats: int) -> tuple[float, list]:
+def notebook_seconds_per_step(g: sp.ModelStack, batch: int, steps: int, repeats: int) -> tuple[float, list]:
     init, chunk = notebook_program(g, batch, steps)
     params, opt_state = init(jax.random.PRNGKey(0))
     box = {"c": (params, opt_state, jax.random.PRNGKey(1))}
@@ -146,8 +129,7 @@ def notebook_seconds_per_step(g: sp.Group, batch: int, steps: int, repeats: int)
         box["c"] = chunk(*box["c"])
         jax.block_until_ready(box["c"])
 
-    med, times = _median_seconds(run, repeats)
-    return med / steps, [t / steps for t in times]
+    return _per_step(timed(run, repeats), steps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,10 +137,11 @@ def notebook_seconds_per_step(g: sp.Group, batch: int, steps: int, repeats: int)
 
 def run(args) -> dict:
     t_start = time.perf_counter()
-    cfg = sp.Config(**(QUICK_SETS if args.quick else {}))
-    cfg.validate()
-    gs = {g.name: g for g in sp.groups(cfg)}
     steps = args.chunk_steps or (5 if args.quick else 50)
+    sets = tuple(f"{k}={v}" for k, v in QUICK_SETS.items()) if args.quick else ()
+    figure_set = EngineChunk("superposition", "paper", steps, seeds=1, sets=sets)  # the whole figure set, one program
+    cfg = figure_set.cfg
+    gs = {g.name: g for g in sp.stacks(cfg)}
     dev = jax.devices()[0]
     out = {"benchmark": "superposition", "mode": "quick" if args.quick else "full", "platform": dev.platform,
            "device_kind": dev.device_kind, "n_devices": jax.device_count(), "jax_version": jax.__version__,
@@ -175,35 +158,36 @@ def run(args) -> dict:
     for name in SUBSETS:
         g = gs[name]
         log(f"[{name}] n={g.n} m={g.m} x{g.k} ...")
-        e, e_all = engine_seconds_per_step((g,), cfg.batch, steps, args.repeats)
+        e, e_all = stack_seconds_per_step(g, cfg.batch, steps, args.repeats)
         nb, nb_all = notebook_seconds_per_step(g, cfg.batch, steps, args.repeats)
         per[name] = {"n": g.n, "m": g.m, "models": g.k, "kind": g.kind,
-                     "engine_ms_per_step": _round(e * 1e3), "notebook_ms_per_step": _round(nb * 1e3),
-                     "engine_ms_repeats": [_round(t * 1e3) for t in e_all],
-                     "notebook_ms_repeats": [_round(t * 1e3) for t in nb_all],
-                     "engine_instance_steps_per_s": _round(g.k / e), "notebook_instance_steps_per_s": _round(g.k / nb),
-                     "engine_over_notebook": _round(nb / e, 3)}
+                     "engine_ms_per_step": rounded(e * 1e3), "notebook_ms_per_step": rounded(nb * 1e3),
+                     "engine_ms_repeats": [rounded(t * 1e3) for t in e_all],
+                     "notebook_ms_repeats": [rounded(t * 1e3) for t in nb_all],
+                     "engine_instance_steps_per_s": rounded(g.k / e),
+                     "notebook_instance_steps_per_s": rounded(g.k / nb),
+                     "engine_over_notebook": rounded(nb / e, 3)}
     out["per_sub_experiment"] = per
 
     log("[whole figure set] engine: one program; notebook: one program per sub-experiment ...")
-    all_groups = tuple(gs.values())
-    e, e_all = engine_seconds_per_step(all_groups, cfg.batch, steps, args.repeats)
+    e, e_all = _per_step(figure_set.seconds(args.repeats), steps)
     nb_total = 0.0
     nb_parts = {}
-    for g in all_groups:
+    for g in gs.values():
         s, _ = notebook_seconds_per_step(g, cfg.batch, steps, args.repeats)
-        nb_parts[g.name] = _round(s * 1e3)
+        nb_parts[g.name] = rounded(s * 1e3)
         nb_total += s
-    models = sum(g.k for g in all_groups)
-    out["figure_set"] = {"models": models, "engine_ms_per_step": _round(e * 1e3),
-                         "engine_ms_repeats": [_round(t * 1e3) for t in e_all],
-                         "notebook_ms_per_step_summed": _round(nb_total * 1e3), "notebook_ms_per_step_parts": nb_parts,
-                         "engine_instance_steps_per_s": _round(models / e),
-                         "notebook_instance_steps_per_s": _round(models / nb_total),
-                         "engine_over_notebook": _round(nb_total / e, 3),
-                         "paper_preset_training_s_engine": _round(e * cfg.steps),
-                         "paper_preset_training_s_notebook": _round(nb_total * cfg.steps)}
-    out["total_seconds"] = _round(time.perf_counter() - t_start, 3)
+    models = sum(g.k for g in gs.values())
+    out["figure_set"] = {"models": models, "engine_compile_s": rounded(figure_set.compile_s, 3),
+                         "engine_ms_per_step": rounded(e * 1e3),
+                         "engine_ms_repeats": [rounded(t * 1e3) for t in e_all],
+                         "notebook_ms_per_step_summed": rounded(nb_total * 1e3), "notebook_ms_per_step_parts": nb_parts,
+                         "engine_instance_steps_per_s": rounded(models / e),
+                         "notebook_instance_steps_per_s": rounded(models / nb_total),
+                         "engine_over_notebook": rounded(nb_total / e, 3),
+                         "paper_preset_training_s_engine": rounded(e * cfg.steps),
+                         "paper_preset_training_s_notebook": rounded(nb_total * cfg.steps)}
+    out["total_seconds"] = rounded(time.perf_counter() - t_start, 3)
     return out
 
 
@@ -211,20 +195,23 @@ def summary(r: dict) -> str:
     lines = [f"superposition benchmark ({r['mode']}) on {r['platform']} / {r['device_kind']}, jax {r['jax_version']}, "
              f"batch {r['batch']}"]
     for name, v in r["per_sub_experiment"].items():
-        lines.append(f"  {name:<10} n={v['n']:<4} m={v['m']:<3} x{v['models']:<4} engine {v['engine_ms_per_step']:8.3f} ms/step "
-                     f"({v['engine_instance_steps_per_s']:.3g} inst-steps/s)  notebook {v['notebook_ms_per_step']:8.3f} ms/step  "
+        lines.append(f"  {name:<10} n={v['n']:<4} m={v['m']:<3} x{v['models']:<4} "
+                     f"engine {v['engine_ms_per_step']:8.3f} ms/step ({v['engine_instance_steps_per_s']:.3g} "
+                     f"inst-steps/s)  notebook {v['notebook_ms_per_step']:8.3f} ms/step  "
                      f"-> {v['engine_over_notebook']:.2f}x")
     f = r["figure_set"]
     lines.append(f"  figure set ({f['models']} models): engine {f['engine_ms_per_step']:.2f} ms/step, notebook-style "
                  f"{f['notebook_ms_per_step_summed']:.2f} ms/step -> {f['engine_over_notebook']:.2f}x; "
-                 f"paper preset training ~{f['paper_preset_training_s_engine']:.0f} s vs ~{f['paper_preset_training_s_notebook']:.0f} s")
+                 f"paper preset training ~{f['paper_preset_training_s_engine']:.0f} s "
+                 f"vs ~{f['paper_preset_training_s_notebook']:.0f} s")
     lines.append(f"  total {r['total_seconds']:.1f} s")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", help="write the JSON here (default: print it and write benchmarks/results/superposition-<platform>[-quick].json)")
+    ap.add_argument("--out", help="write the JSON here (default: print it and write "
+                                  "benchmarks/results/superposition-<platform>[-quick].json)")
     ap.add_argument("--repeats", type=int, default=3, help="timed chunks per measurement (median reported)")
     ap.add_argument("--chunk-steps", type=int, default=0, help="steps per timed chunk (default 50, --quick 5)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, a smoke test in seconds; numbers meaningless")

@@ -37,24 +37,24 @@ def test_dimensionality_counts_a_weak_feature_as_a_small_share():
 
 def test_polygon_detection():
     pent = A.polygon_2d(jnp.asarray(regular_polygon(5, 0.3), jnp.float32))
-    assert int(pent["sides"]) == 5 and int(pent["n_represented"]) == 5
-    np.testing.assert_allclose(pent["gaps_deg"], 72.0, atol=1e-3)
+    assert int(pent.sides) == 5 and int(pent.n_represented) == 5
+    np.testing.assert_allclose(pent.gaps_deg, 72.0, atol=1e-3)
     # two orthogonal features and three absent: not a regular polygon (gaps 90 and 270)
     W = jnp.array([[1.0, 0.0, 0.0, 0.1, 0.0], [0.0, 1.0, 0.0, 0.0, 0.2]])
     r = A.polygon_2d(W)
-    assert int(r["n_represented"]) == 2 and int(r["sides"]) == 0
-    np.testing.assert_allclose(sorted(np.asarray(r["gaps_deg"])[:2]), [90.0, 270.0], atol=1e-3)
+    assert int(r.n_represented) == 2 and int(r.sides) == 0
+    np.testing.assert_allclose(sorted(np.asarray(r.gaps_deg)[:2]), [90.0, 270.0], atol=1e-3)
     # an antipodal pair is a 2-gon; a pentagon with one vertex moved 20 degrees is not a pentagon
-    assert int(A.polygon_2d(jnp.array([[1.0, -1.0, 0.0], [0.0, 0.0, 0.0]]))["sides"]) == 2
+    assert int(A.polygon_2d(jnp.array([[1.0, -1.0, 0.0], [0.0, 0.0, 0.0]])).sides) == 2
     t = 2 * np.pi * np.arange(5) / 5
     t[2] += np.radians(20)
-    assert int(A.polygon_2d(jnp.asarray(np.stack([np.cos(t), np.sin(t)]), jnp.float32))["sides"]) == 0
+    assert int(A.polygon_2d(jnp.asarray(np.stack([np.cos(t), np.sin(t)]), jnp.float32)).sides) == 0
 
 
 def test_polygon_is_vmappable():
-    Ws = jnp.stack([jnp.asarray(regular_polygon(5), jnp.float32), jnp.asarray(regular_polygon(5) * [[1], [0]], jnp.float32)])
+    Ws = jnp.asarray(np.stack([regular_polygon(5), regular_polygon(5) * [[1], [0]]]), jnp.float32)
     out = jax.vmap(A.polygon_2d)(Ws)
-    assert out["sides"].tolist()[0] == 5 and out["sides"].tolist()[1] == 0
+    assert out.sides.tolist() == [5, 0]
 
 
 def test_sticky_lines_find_clusters_and_not_a_smooth_spread():
@@ -63,18 +63,18 @@ def test_sticky_lines_find_clusters_and_not_a_smooth_spread():
     # background density 500 per unit D: ~20 features within 0.02 of any fraction; lines add 60 and 40
     lines = np.concatenate([smooth, np.full(60, 0.5) + rng.normal(0, 0.003, 60), np.full(40, 0.4)])
     out = A.sticky_lines(jnp.asarray(lines), jnp.ones(lines.shape, bool))
-    conc = dict(zip(A.STICKY_FRACTIONS, np.asarray(out["concentration"])))
+    conc = dict(zip(A.STICKY_FRACTIONS, np.asarray(out.concentration)))
     assert conc[0.5] > 3 and conc[0.4] > 2.5  # expected (20 + 60) / 20 = 4 and (20 + 40) / 20 = 3
     assert conc[2 / 3] < 2 and conc[3 / 4] < 2
     smooth_only = A.sticky_lines(jnp.asarray(smooth), jnp.ones(smooth.shape, bool))
-    assert float(jnp.max(smooth_only["concentration"])) < 2
+    assert float(jnp.max(smooth_only.concentration)) < 2
     # a line at 3/8 is not background for 2/5 (0.025 apart): 2/5 stays a line next to it
     both = np.concatenate([smooth, np.full(40, 0.4), np.full(80, 0.375)])
-    conc = np.asarray(A.sticky_lines(jnp.asarray(both), jnp.ones(both.shape, bool))["concentration"])
+    conc = np.asarray(A.sticky_lines(jnp.asarray(both), jnp.ones(both.shape, bool)).concentration)
     assert conc[A.STICKY_FRACTIONS.index(2 / 5)] > 2.5 and conc[A.STICKY_FRACTIONS.index(3 / 8)] > 3
     # masked-out values do not count
     masked = A.sticky_lines(jnp.asarray(lines), jnp.asarray(np.arange(lines.size) < 400))
-    assert float(masked["concentration"][3]) < 2 and int(masked["count"][3]) < 30
+    assert float(masked.concentration[3]) < 2 and int(masked.count[3]) < 30
 
 
 def test_feature_phase_on_the_three_n2_m1_solutions():
@@ -105,16 +105,16 @@ def test_neuron_quantities_on_a_hand_built_absolute_value_circuit():
         W[2 * i, i], W[2 * i + 1, i] = 1.0, -1.0
     W[6] = [0.7, 0.7, 0.0]
     out = A.antipodal_neuron_pairs(jnp.asarray(W))
-    assert int(out["n_pairs"]) == 3
-    assert np.asarray(out["partner"])[:6].tolist() == [1, 0, 3, 2, 5, 4]
+    assert int(out.n_pairs) == 3
+    assert np.asarray(out.partner)[:6].tolist() == [1, 0, 3, 2, 5, 4]
     np.testing.assert_array_equal(A.neuron_feature_counts(jnp.asarray(W)), [1, 1, 1, 1, 1, 1, 2])
     # no pairs among orthogonal neurons
-    assert int(A.antipodal_neuron_pairs(jnp.eye(3))["n_pairs"]) == 0
+    assert int(A.antipodal_neuron_pairs(jnp.eye(3)).n_pairs) == 0
 
 
-def test_summary_is_vmappable_over_any_leading_axes():
+def test_summary_is_vmappable_over_instances_and_models():
     W = np.stack([POLYTOPES["pentagon"][0](), POLYTOPES["pentagon"][0]() * 0.1])[None]  # (1, 2, 2, 5)
-    s = A.stack_summary(W)
-    assert s["dimensionality"].shape == (1, 2, 5) and s["d_star"].shape == (1, 2)
-    np.testing.assert_allclose(s["d_star"][0], [0.4, 40.0], rtol=1e-5)
-    assert s["n_represented"][0].tolist() == [5, 0]
+    s = jax.vmap(jax.vmap(A.summary))(jnp.asarray(W, jnp.float32))
+    assert s.dimensionality.shape == (1, 2, 5) and s.d_star.shape == (1, 2)
+    np.testing.assert_allclose(s.d_star[0], [0.4, 40.0], rtol=1e-5)
+    assert s.n_represented[0].tolist() == [5, 0]

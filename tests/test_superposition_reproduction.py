@@ -4,30 +4,16 @@ import json
 
 import numpy as np
 import pytest
+from conftest import tiny_args
 
 from toymodels import load_run
 from toymodels.cli import main
-from toymodels.superposition import recipe as E
-
-TINY = ["--set", "steps=40", "--set", "eval_every=20", "--set", "batch=64", "--set", "intro_points=3",
-        "--set", "lvr_n=8", "--set", "lvr_m=3", "--set", "wtw_n=12", "--set", "wtw_m=4", "--set", "geometry_n=16",
-        "--set", "geometry_m=4", "--set", "geometry_points=3", "--set", "phase_points=3", "--set", "phase_tries=2",
-        "--set", "hidden_n=6", "--set", "hidden_m=3", "--set", "abs_n=10", "--set", "abs_m=4", "--set", "abs_pair_n=6",
-        "--set", "abs_pair_m=4", "--no-progress"]
-
-
-ARGS = ["reproduce", "superposition", "--seeds", "2", "--set", "best_of=true", *TINY]
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("superposition") / "run"
-    assert main([*ARGS, "--out", str(out)]) == 0
-    return out
+from toymodels.superposition.analyses import analyse
+from toymodels.superposition.figures import FIGURES
 
 
 def test_tiny_reproduce_makes_every_figure_and_a_report(tiny_run):
-    out = tiny_run
+    out = tiny_run("superposition")
     run = load_run(out)
     report = json.loads((out / "report.json").read_text())
     assert {c["id"] for c in report["claims"]} == {"linear_no_superposition", "relu_dense_no_superposition", "pentagon",
@@ -35,25 +21,25 @@ def test_tiny_reproduce_makes_every_figure_and_a_report(tiny_run):
     for c in report["claims"]:
         assert len(c["per_seed"]) == 2 and isinstance(c["holds"], bool) and c["measured"]
     names = {f.rsplit(".", 1)[0] for f in report["figures"]}
-    assert names == set(E.FIGURES)
+    assert names == {fn.__name__ for fn in FIGURES}
     assert all((out / f).stat().st_size > 1000 for f in report["figures"])
-    # the run reloads; params are per group with the model axis inside each instance
+    # the run reloads; params are per stack with the model axis inside each instance
     assert run.params["geometry"]["W"].shape == (1, 2, 3, 4, 16)  # (checkpoints, seeds, K, m, n)
     assert run.params["phase_2_1"]["W"].shape == (1, 2, 18, 1, 2)
     assert run.metrics["loss_phase_3_2"].shape == (3, 2, 18)
     # best_of picks, per model, the seed with the lowest evaluation loss
-    results = E.analyse(run)
-    g = results["groups"]["geometry"]
-    np.testing.assert_array_equal(g["shown"], np.argmin(g["loss"], axis=0))
+    geometry = analyse(run).stacks["geometry"]
+    np.testing.assert_array_equal(geometry.shown, np.argmin(geometry.loss, axis=0))
 
 
 def test_rerun_resumes_the_finished_run_and_figure_makes_only_that_figure(tiny_run):
-    before = load_run(tiny_run).final_params()["geometry"]["W"].copy()
-    (tiny_run / "phase_diagrams.png").unlink()
-    assert main([*ARGS, "--out", str(tiny_run), "--figure", "phase_diagrams"]) == 0
-    run = load_run(tiny_run)
+    out = tiny_run("superposition")
+    before = load_run(out).final_params()["geometry"]["W"].copy()
+    (out / "phase_diagrams.png").unlink()
+    assert main([*tiny_args("superposition"), "--out", str(out), "--figure", "phase_diagrams"]) == 0
+    run = load_run(out)
     assert run.report["figures"] == ["phase_diagrams.png", "phase_diagrams.pdf"]
-    assert (tiny_run / "phase_diagrams.png").exists()
+    assert (out / "phase_diagrams.png").exists()
     np.testing.assert_array_equal(run.final_params()["geometry"]["W"], before)  # nothing retrained
 
 

@@ -1,5 +1,7 @@
 """Analyses of superposition (Elhage et al. 2022): pure jnp functions of ONE model's weight matrix
-W (m hidden dimensions, n features; column W_i is feature i's direction), vmappable over models.
+W (m hidden dimensions, n features; column W_i is feature i's direction), vmappable over models,
+and `analyse(run)`, which applies them to every model of a run and gathers the `Results` that
+claims and figures read.
 
 Definitions chosen:
     feature norm              ||W_i||
@@ -12,16 +14,29 @@ Definitions chosen:
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from toymodels.store import Run
+from toymodels.superposition import model as sp
+from toymodels.superposition.config import Config
 
 STICKY_FRACTIONS = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8)
 STICKY_NAMES = ("dedicated", "tetrahedron", "triangle", "antipodal pair", "pentagon", "square antiprism")
 REPRESENTED = 0.5
 NOT_REPRESENTED, DEDICATED, SUPERPOSITION = 0, 1, 2
 PHASE_NAMES = ("not represented", "dedicated dimension", "superposition")
+EVAL_BATCH = 4096
+EVAL_SEED = 12345
 _EPS = 1e-12
+
+
+def _pytree(cls):
+    """A dataclass whose fields are arrays, usable as a jit / vmap output."""
+    return jax.tree_util.register_dataclass(dataclasses.dataclass(cls))
 
 
 def feature_norms(W: jax.Array) -> jax.Array:
@@ -68,8 +83,19 @@ def represented(W: jax.Array, threshold: float = REPRESENTED) -> jax.Array:
 # Sticky fractions: do the D_i of many features form lines?
 
 
+@_pytree
+class StickyLines:
+    """Per sticky fraction (last axis F): masked features in its window, in its flanks, and the
+    window's density over the flanks'; share_near_any: masked features in any window."""
+
+    count: jax.Array
+    flank_count: jax.Array
+    concentration: jax.Array
+    share_near_any: jax.Array
+
+
 def sticky_lines(D: jax.Array, mask: jax.Array, fractions=STICKY_FRACTIONS, width: float = 0.02,
-                 flank: float = 0.06) -> dict:
+                 flank: float = 0.06) -> StickyLines:
     """For each fraction f: `count` of masked D values within `width` of f, and `concentration`:
     that count's density (per unit of D) over the density in the flanks width < |D - f| <= flank,
     where the flanks leave out the windows of the other fractions (2/5 and 3/8 are only 0.025
@@ -88,8 +114,7 @@ def sticky_lines(D: jax.Array, mask: jax.Array, fractions=STICKY_FRACTIONS, widt
     flank_width = jnp.asarray([_flank_width(fr, i, width, flank) for i in range(len(fr))], D.dtype)
     ratio = (inside / (2 * width)) / (jnp.maximum(flanks, 1) / flank_width)
     near_any = jnp.sum(jnp.any(in_window, axis=0) & mask)
-    return {"count": inside, "flank_count": flanks, "concentration": ratio,
-            "share_near_any": near_any / jnp.maximum(jnp.sum(mask), 1)}
+    return StickyLines(inside, flanks, ratio, near_any / jnp.maximum(jnp.sum(mask), 1))
 
 
 def _flank_width(fr: np.ndarray, i: int, width: float, flank: float, grid: int = 20001) -> float:
@@ -109,7 +134,15 @@ def angles_2d(W: jax.Array) -> jax.Array:
     return jnp.mod(jnp.arctan2(W[1], W[0]), 2 * jnp.pi)
 
 
-def polygon_2d(W: jax.Array, threshold: float = REPRESENTED, tol_deg: float = 10.0) -> dict:
+@_pytree
+class Polygon:
+    n_represented: jax.Array
+    gaps_deg: jax.Array
+    max_gap_deviation_deg: jax.Array
+    sides: jax.Array
+
+
+def polygon_2d(W: jax.Array, threshold: float = REPRESENTED, tol_deg: float = 10.0) -> Polygon:
     """Which regular polygon the represented features of a 2-D model form.
 
     Returns n_represented, the sorted angular gaps between neighbouring represented features
@@ -127,7 +160,7 @@ def polygon_2d(W: jax.Array, threshold: float = REPRESENTED, tol_deg: float = 10
     ideal = 360.0 / jnp.maximum(k, 1)
     dev = jnp.max(jnp.where(idx < k, jnp.abs(gaps - ideal), 0.0))
     sides = jnp.where((k >= 2) & (dev <= tol_deg), k, 0)
-    return {"n_represented": k, "gaps_deg": gaps, "max_gap_deviation_deg": dev, "sides": sides}
+    return Polygon(k, gaps, dev, sides)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,7 +177,7 @@ def feature_phase(W: jax.Array, i: int = -1, threshold: float = REPRESENTED, sup
 
 def analytic_phase_n2m1(r, s):
     """The paper's analytic phase of the second feature for n=2, m=1 (relative importance r of the
-    second feature, density s of both; REFERENCE section 2): superposition iff s < 4r/(2+5r)
+    second feature, density s of both; docs/papers.md, superposition): superposition iff s < 4r/(2+5r)
     (r <= 1) or s < 4/(5+2r) (r >= 1); otherwise the more important feature gets the dimension:
     the second is not represented for r < 1, dedicated for r > 1."""
     r = jnp.asarray(r)
@@ -163,11 +196,6 @@ def analytic_boundary_n2m1(r):
 # Neurons (privileged basis: hidden_relu and absolute_value models)
 
 
-def neuron_feature_weights(W: jax.Array) -> jax.Array:
-    """(m, n): how strongly neuron j reads feature i, W_ji (rows are neurons)."""
-    return W
-
-
 def neuron_feature_counts(W: jax.Array, rel: float = 0.5, floor: float = 0.1) -> jax.Array:
     """Features each neuron serves: those it reads at least `rel` times as strongly as its main
     feature, |W_ji| >= max(rel * max_i |W_ji|, floor). (m,); 1 = monosemantic."""
@@ -175,7 +203,14 @@ def neuron_feature_counts(W: jax.Array, rel: float = 0.5, floor: float = 0.1) ->
     return jnp.sum(a >= jnp.maximum(rel * jnp.max(a, axis=1, keepdims=True), floor), axis=1)
 
 
-def antipodal_neuron_pairs(W: jax.Array, cos_max: float = -0.9, floor: float = 0.1) -> dict:
+@_pytree
+class NeuronPairs:
+    partner: jax.Array
+    cosine: jax.Array
+    n_pairs: jax.Array
+
+
+def antipodal_neuron_pairs(W: jax.Array, cos_max: float = -0.9, floor: float = 0.1) -> NeuronPairs:
     """Neurons whose input weights are (nearly) opposite: for each neuron j (with ||W_j|| >= floor)
     the most negative cosine to another neuron and its partner; `n_pairs` counts mutual partners
     with cosine <= cos_max (each pair once). |x| = ReLU(x) + ReLU(-x) is such a pair."""
@@ -189,24 +224,143 @@ def antipodal_neuron_pairs(W: jax.Array, cos_max: float = -0.9, floor: float = 0
     partner = jnp.argmin(cos, axis=1)
     best = jnp.min(cos, axis=1)
     mutual = (partner[partner] == jnp.arange(m)) & (best <= cos_max)
-    return {"partner": partner, "cosine": jnp.where(jnp.isfinite(best), best, 0.0),
-            "n_pairs": jnp.sum(mutual) // 2}
+    return NeuronPairs(partner, jnp.where(jnp.isfinite(best), best, 0.0), jnp.sum(mutual) // 2)
 
 
 # ---------------------------------------------------------------------------------------------
 # Everything for one model, vmappable
 
 
-def summary(W: jax.Array) -> dict:
+@_pytree
+class Summary:
+    norms: jax.Array
+    polysemanticity: jax.Array
+    dimensionality: jax.Array
+    d_star: jax.Array
+    n_represented: jax.Array
+
+
+def summary(W: jax.Array) -> Summary:
     """Per-model analyses used by the figures and claims."""
-    return {"norms": feature_norms(W), "polysemanticity": polysemanticity(W),
-            "dimensionality": feature_dimensionality(W), "d_star": dimensions_per_feature(W),
-            "n_represented": jnp.sum(represented(W))}
+    return Summary(feature_norms(W), polysemanticity(W), feature_dimensionality(W), dimensions_per_feature(W),
+                   jnp.sum(represented(W)))
 
 
-def stack_summary(W: np.ndarray) -> dict:
-    """`summary` over any leading axes of W (..., m, n), as numpy."""
-    lead = W.shape[:-2]
-    flat = jnp.asarray(W).reshape(-1, *W.shape[-2:])
-    out = jax.jit(jax.vmap(summary))(flat)
-    return {k: np.asarray(v).reshape(*lead, *v.shape[1:]) for k, v in out.items()}
+# ---------------------------------------------------------------------------------------------
+# A run's results: every analysis of every model, as the claims and figures read them
+
+
+def _numpy(tree):
+    return jax.tree_util.tree_map(np.asarray, tree)
+
+
+@dataclasses.dataclass
+class StackResults:
+    """One stack's models across the instances of a run."""
+
+    stack: sp.ModelStack
+    params: dict           # leaves (N, K, ...)
+    loss: np.ndarray       # (N, K), on one fixed large evaluation batch
+    shown: np.ndarray      # (K,): the instance the figures show for each model
+    summary: Summary       # leaves (N, K, ...)
+
+    def shown_params(self) -> dict:
+        """The params the figures show: leaves (K, ...), per model its shown instance."""
+        k = np.arange(self.stack.k)
+        return {key: v[self.shown, k] for key, v in self.params.items()}
+
+
+@dataclasses.dataclass
+class PhaseDiagram:
+    """The phase of the last feature over the (relative importance, density) grid, per grid point
+    the lowest-loss of its tries."""
+
+    per_seed: np.ndarray   # (N, R, D)
+    shown: np.ndarray      # (R, D): the lowest-loss seed with best_of, else seed 0
+
+
+@dataclasses.dataclass
+class Results:
+    config: Config
+    stacks: dict[str, StackResults]
+    intro_polygon: Polygon                  # leaves (N, K)
+    sticky_lines: StickyLines               # geometry run, per instance, all sparsities pooled: (N, F)
+    sticky_lines_per_sparsity: StickyLines  # (N, K, F)
+    phase_importance: np.ndarray            # (R,) relative importance of the last feature
+    phase_density: np.ndarray               # (D,)
+    phases: dict[str, PhaseDiagram]         # phase_2_1, phase_3_2
+    phase_analytic: np.ndarray              # (R, D) the analytic n=2, m=1 phase
+    hidden_neuron_counts: np.ndarray        # (N, K, m) features per neuron of the hidden-ReLU models
+    abs_pairs: dict[str, NeuronPairs]       # abs, abs_pair: leaves (N, K, ...)
+    metrics: dict[str, np.ndarray]
+
+    @property
+    def n_instances(self) -> int:
+        return self.stacks["intro"].loss.shape[0]
+
+
+def eval_losses(stack_list: tuple[sp.ModelStack, ...], params: dict, batch: int = EVAL_BATCH,
+                seed: int = EVAL_SEED) -> dict:
+    """Loss of every model of every stack, every instance (params leaves (N, K, ...)), on one
+    fixed large batch: {stack: (N, K)}. One compiled program, mapped over instances."""
+    data = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), sp.stack_data(stack_list, 1))
+    key = jax.random.PRNGKey(seed)
+    fn = jax.jit(lambda ps: jax.lax.map(lambda p: sp.losses(stack_list, p, data, key, batch), ps))
+    return _numpy(fn(params))
+
+
+@jax.jit
+def _summaries(Ws: dict) -> dict:
+    """`summary` of every model: {stack: Summary with leaves (N, K, ...)}."""
+    return {k: jax.vmap(jax.vmap(summary))(W) for k, W in Ws.items()}
+
+
+def _best_tries(loss: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
+    """Index (into K) of the lowest-loss try per phase-grid point, per instance: (N, R, D)."""
+    N = loss.shape[0]
+    t, R, D = grid
+    best_t = np.argmin(loss.reshape(N, t, R, D), axis=1)
+    return best_t * R * D + np.arange(R)[:, None] * D + np.arange(D)[None, :]
+
+
+def _phase_diagram(res: StackResults, best_of: bool) -> PhaseDiagram:
+    idx = _best_tries(res.loss, res.stack.grid)  # (N, R, D)
+    phase = np.asarray(jax.jit(jax.vmap(jax.vmap(feature_phase)))(res.params["W"]))  # (N, K)
+    flat = idx.reshape(len(phase), -1)
+    per_seed = np.take_along_axis(phase, flat, 1).reshape(idx.shape)
+    loss = np.take_along_axis(res.loss, flat, 1).reshape(idx.shape)
+    shown = np.take_along_axis(per_seed, np.argmin(loss, 0)[None], 0)[0] if best_of else per_seed[0]
+    return PhaseDiagram(per_seed, shown)
+
+
+def analyse(run: Run) -> Results:
+    """Per stack: eval losses (N, K), analyses of every model (N, K, ...), the instance shown in
+    the figures per model; plus the phase grids, polygons, sticky lines and neuron quantities."""
+    cfg = Config(**run.config)
+    final = _numpy(run.final_params())
+    stack_list = sp.stacks(cfg)
+    losses = eval_losses(stack_list, final)
+    summaries = _numpy(_summaries({s.name: final[s.name]["W"] for s in stack_list}))
+    stacks = {}
+    for s in stack_list:
+        shown = np.argmin(losses[s.name], axis=0) if cfg.best_of else np.zeros(s.k, int)
+        stacks[s.name] = StackResults(s, final[s.name], losses[s.name], shown, summaries[s.name])
+
+    geo = stacks["geometry"].summary
+    D, M = jnp.asarray(geo.dimensionality), jnp.asarray(geo.norms >= REPRESENTED)
+    r, s = sp.phase_axes(cfg)
+    return Results(
+        config=cfg,
+        stacks=stacks,
+        intro_polygon=_numpy(jax.jit(jax.vmap(jax.vmap(polygon_2d)))(stacks["intro"].params["W"])),
+        sticky_lines=_numpy(jax.jit(jax.vmap(sticky_lines))(D, M)),
+        sticky_lines_per_sparsity=_numpy(jax.jit(jax.vmap(jax.vmap(sticky_lines)))(D, M)),
+        phase_importance=r,
+        phase_density=s,
+        phases={name: _phase_diagram(stacks[name], cfg.best_of) for name in ("phase_2_1", "phase_3_2")},
+        phase_analytic=np.asarray(analytic_phase_n2m1(r[:, None], s[None, :])),
+        hidden_neuron_counts=np.asarray(jax.vmap(jax.vmap(neuron_feature_counts))(stacks["hidden_relu"].params["W"])),
+        abs_pairs={name: _numpy(jax.vmap(jax.vmap(antipodal_neuron_pairs))(stacks[name].params["W"]))
+                   for name in ("abs", "abs_pair")},
+        metrics=run.metrics,
+    )

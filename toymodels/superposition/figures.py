@@ -1,6 +1,5 @@
-"""Figures of "Toy Models of Superposition" (Elhage et al. 2022), one function per figure family.
-
-`make_figures(run, results, out_dir, only=None)` writes each as PNG and PDF. Every panel shows,
+"""Figures of "Toy Models of Superposition" (Elhage et al. 2022), one function per figure family,
+each `name(results) -> Figure`; `FIGURES` lists them in the order they are drawn. Every panel shows,
 per model, the instance `results` marks as shown (seed 0, or the lowest-loss seed with best_of).
 Feature bars follow the paper: bar length ||W_i||, colour sum_{j != i} (Ŵ_i · W_j)^2 clipped to
 [0, 1] (dark: the feature has its own direction; yellow: it shares it). Weight matrices use one
@@ -9,31 +8,17 @@ diverging map everywhere: red positive, blue negative.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
 
+from toymodels.plotting import heatmap, plt
 from toymodels.superposition import analyses as A
-from toymodels.plotting import heatmap, plt, save
+from toymodels.superposition.analyses import Results
 
 SUPERPOSITION_CMAP = "viridis"  # 0 (dark) = dedicated ... 1 (yellow) = superposed
 WEIGHT_CMAP = "RdBu_r"  # red +, blue -
 PHASE_COLOURS = ("#d9d9d9", "#3182bd", "#e6550d")  # not represented, dedicated, superposition
-
-
-def make_figures(run, results: dict, out_dir: str | Path, only: str | None = None) -> list[Path]:
-    paths = []
-    for fn in (intro_geometry, linear_vs_relu, wtw_matrices, dimensionality, phase_diagrams,
-               hidden_relu_neurons, absolute_value_neurons):
-        if only in (None, fn.__name__):
-            paths += save(fn(results), out_dir, fn.__name__)
-    return paths
-
-
-def _shown(results, name):
-    from toymodels.superposition.recipe import shown_params
-
-    return shown_params(results, name)
 
 
 def _sparsity_label(p: float) -> str:
@@ -41,7 +26,8 @@ def _sparsity_label(p: float) -> str:
 
 
 def _wtw(ax, W, b=None, title=""):
-    heatmap(ax, W.T @ W, title=title, cmap=WEIGHT_CMAP, symmetric=False, colorbar=False, vmin=-1, vmax=1, aspect="equal")
+    heatmap(ax, W.T @ W, title=title, cmap=WEIGHT_CMAP, symmetric=False, colorbar=False, vmin=-1, vmax=1,
+            aspect="equal")
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -62,16 +48,16 @@ def _bars(ax, W, title="", max_features=None):
 # ---------------------------------------------------------------------------------------------
 
 
-def intro_geometry(results):
+def intro_geometry(results: Results):
     """n=5, m=2: W^T W and the features' directions in the 2-D hidden space, per sparsity."""
-    grp = results["groups"]["intro"]
-    P = _shown(results, "intro")
-    g = grp["group"]
+    res = results.stacks["intro"]
+    P = res.shown_params()
+    g = res.stack
     order = np.argsort(-g.density[:, 0])
     k = len(order)
     fig, axes = plt.subplots(2, k, figsize=(1.9 * k, 4.0), squeeze=False)
     colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, g.n))
-    poly = results["intro_polygon"]
+    poly = results.intro_polygon
     for col, idx in enumerate(order):
         W = P["W"][idx]
         _wtw(axes[0, col], W, title=_sparsity_label(g.density[idx, 0]))
@@ -84,8 +70,8 @@ def intro_geometry(results):
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
-        sides = int(poly["sides"][grp["shown"][idx], idx])
-        n_rep = int(poly["n_represented"][grp["shown"][idx], idx])
+        sides = int(poly.sides[res.shown[idx], idx])
+        n_rep = int(poly.n_represented[res.shown[idx], idx])
         shape = {2: "antipodal pair", 3: "triangle", 4: "2 antipodal pairs", 5: "pentagon"}.get(sides, f"{sides}-gon")
         ax.set_title(f"{n_rep} features" + (f": {shape}" if sides else ""), fontsize=8)
     axes[0, 0].set_ylabel("W^T W (red +, blue -)")
@@ -95,18 +81,18 @@ def intro_geometry(results):
     return fig
 
 
-def linear_vs_relu(results):
+def linear_vs_relu(results: Results):
     """n=20, m=5: the linear model and the ReLU-output model across sparsities."""
     rows = [("lvr_linear", "linear"), ("lvr_relu", "ReLU output")]
-    g = results["groups"]["lvr_linear"]["group"]
+    g = results.stacks["lvr_linear"].stack
     k = g.k
     fig, axes = plt.subplots(4, k, figsize=(1.7 * k, 6.6), squeeze=False)
     for r, (name, label) in enumerate(rows):
-        P = _shown(results, name)
-        grp = results["groups"][name]["group"]
+        P = results.stacks[name].shown_params()
+        stack = results.stacks[name].stack
         for c in range(k):
             W = P["W"][c]
-            _wtw(axes[2 * r, c], W, title=f"{label}\n{_sparsity_label(grp.density[c, 0])}")
+            _wtw(axes[2 * r, c], W, title=f"{label}\n{_sparsity_label(stack.density[c, 0])}")
             _bars(axes[2 * r + 1, c], W)
     axes[1, 0].set_ylabel("||W_i||")
     axes[3, 0].set_ylabel("||W_i||")
@@ -116,11 +102,10 @@ def linear_vs_relu(results):
     return fig
 
 
-def wtw_matrices(results):
+def wtw_matrices(results: Results):
     """n=100, m=20, importance 100^-linspace: W^T W and the norm bars at six sparsities."""
-    grp = results["groups"]["wtw"]
-    g = grp["group"]
-    P = _shown(results, "wtw")
+    g = results.stacks["wtw"].stack
+    P = results.stacks["wtw"].shown_params()
     order = np.argsort(-g.density[:, 0])
     picks = order[np.unique(np.linspace(0, len(order) - 1, 6).round().astype(int))]
     fig, axes = plt.subplots(2, len(picks), figsize=(2.6 * len(picks), 5.6), squeeze=False,
@@ -135,23 +120,23 @@ def wtw_matrices(results):
     return fig
 
 
-def dimensionality(results):
+def dimensionality(results: Results):
     """D* against 1/(1-S) with every feature's D_i, and the sticky fractions as lines."""
-    grp = results["groups"]["geometry"]
-    g = grp["group"]
-    s = grp["summary"]
+    g = results.stacks["geometry"].stack
+    s = results.stacks["geometry"].summary
     x = 1.0 / g.density[:, 0]
     fig, ax = plt.subplots(figsize=(8, 5))
     for frac, name in zip(A.STICKY_FRACTIONS, A.STICKY_NAMES):
         ax.axhline(frac, color="0.75", lw=0.8, ls="--", zorder=0)
         ax.text(x.max() * 1.05, frac, f"{name} ({frac:.3g})", fontsize=7, va="center")
-    N = s["d_star"].shape[0]
+    N = s.d_star.shape[0]
     for i in range(N):
-        rep = s["norms"][i] >= A.REPRESENTED
+        rep = s.norms[i] >= A.REPRESENTED
         xs = np.broadcast_to(x[:, None], rep.shape)
-        ax.scatter(xs[rep] * np.exp(np.random.default_rng(i).normal(0, 0.015, rep.sum())), s["dimensionality"][i][rep],
+        ax.scatter(xs[rep] * np.exp(np.random.default_rng(i).normal(0, 0.015, rep.sum())), s.dimensionality[i][rep],
                    s=3, alpha=0.35, color="tab:blue", label="D_i (represented features)" if i == 0 else None)
-        ax.plot(x, s["d_star"][i], "k-", lw=1.5, alpha=0.8 if N == 1 else 0.5, label="D* = m / ||W||_F^2" if i == 0 else None)
+        ax.plot(x, s.d_star[i], "k-", lw=1.5, alpha=0.8 if N == 1 else 0.5,
+                label="D* = m / ||W||_F^2" if i == 0 else None)
     ax.set_xscale("log")
     ax.set_ylim(0, 1.1)
     ax.set(xlabel="1 / (1 - S)", ylabel="dimensions per feature",
@@ -161,20 +146,18 @@ def dimensionality(results):
     return fig
 
 
-def phase_diagrams(results):
+def phase_diagrams(results: Results):
     """n=2, m=1 and n=3, m=2: phase of the last feature over relative importance and density,
     with the analytic n=2, m=1 boundary."""
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
-    r, s = results["phase_axes"]["importance"], results["phase_axes"]["density"]
+    r, s = results.phase_importance, results.phase_density
     cmap = ListedColormap(PHASE_COLOURS)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     lr, ls = np.log10(r), np.log10(s)
-    extent = [lr[0] - (lr[1] - lr[0]) / 2, lr[-1] + (lr[1] - lr[0]) / 2, ls[-1] + (ls[0] - ls[1]) / 2, ls[0] - (ls[0] - ls[1]) / 2]
-    panels = [(results["groups"]["phase_2_1"]["phase_shown"], "n=2, m=1 (trained)"),
-              (results["phase_analytic"], "n=2, m=1 (analytic)"),
-              (results["groups"]["phase_3_2"]["phase_shown"], "n=3, m=2 (trained)")]
+    dr, ds = lr[1] - lr[0], ls[0] - ls[1]
+    extent = [lr[0] - dr / 2, lr[-1] + dr / 2, ls[-1] + ds / 2, ls[0] - ds / 2]
+    panels = [(results.phases["phase_2_1"].shown, "n=2, m=1 (trained)"),
+              (results.phase_analytic, "n=2, m=1 (analytic)"),
+              (results.phases["phase_3_2"].shown, "n=3, m=2 (trained)")]
     rr = np.geomspace(r[0], r[-1], 200)
     for ax, (z, title) in zip(axes, panels):
         ax.imshow(np.asarray(z).T, cmap=cmap, vmin=-0.5, vmax=2.5, origin="upper", extent=extent, aspect="auto",
@@ -200,17 +183,17 @@ def _neuron_grid(ax, W, title):
     ax.tick_params(labelsize=6)
 
 
-def hidden_relu_neurons(results):
+def hidden_relu_neurons(results: Results):
     """n=10, m=5 with a ReLU hidden layer: which features each neuron reads (W, neurons x features)
     and the feature norms, per sparsity."""
-    grp = results["groups"]["hidden_relu"]
-    g = grp["group"]
-    P = _shown(results, "hidden_relu")
-    counts = results["hidden_neuron_counts"]
+    res = results.stacks["hidden_relu"]
+    g = res.stack
+    P = res.shown_params()
+    counts = results.hidden_neuron_counts
     fig, axes = plt.subplots(2, g.k, figsize=(2.3 * g.k, 4.6), squeeze=False, gridspec_kw={"height_ratios": [1, 1.2]})
     for c in range(g.k):
         W = P["W"][c]
-        cnt = counts[grp["shown"][c], c]
+        cnt = counts[res.shown[c], c]
         _neuron_grid(axes[0, c], W, f"{_sparsity_label(g.density[c, 0])}\nfeatures per neuron {cnt.tolist()}")
         _bars(axes[1, c], W)
     fig.suptitle(f"hidden-ReLU model n={g.n}, m={g.m}: neuron weights (red +, blue -) and ||W_i|| "
@@ -219,27 +202,26 @@ def hidden_relu_neurons(results):
     return fig
 
 
-def absolute_value_neurons(results):
+def absolute_value_neurons(results: Results):
     """Absolute value: n=20, m=10 (antipodal neuron pairs) and n=100, m=40 across sparsities."""
-    pair = results["groups"]["abs_pair"]
-    big = results["groups"]["abs"]
-    Pp, Pb = _shown(results, "abs_pair"), _shown(results, "abs")
-    k = big["group"].k
+    pair, big = results.stacks["abs_pair"], results.stacks["abs"]
+    Pp, Pb = pair.shown_params(), big.shown_params()
+    k = big.stack.k
     fig = plt.figure(figsize=(2.4 * (k + 1), 6.2))
     gs = fig.add_gridspec(2, k + 1, height_ratios=[1, 1])
     W = Pp["W"][0]
-    info = results["abs_pairs"]["abs_pair"]
-    i0 = pair["shown"][0]
-    order = _pair_order(info["partner"][i0, 0], info["cosine"][i0, 0])
+    info = results.abs_pairs["abs_pair"]
+    i0 = pair.shown[0]
+    order = _pair_order(info.partner[i0, 0], info.cosine[i0, 0])
     ax = fig.add_subplot(gs[:, 0])
-    _neuron_grid(ax, W[order], f"n={pair['group'].n}, m={pair['group'].m}, S={1 - pair['group'].density[0, 0]:.2g}\n"
-                               f"{int(info['n_pairs'][i0, 0])} antipodal neuron pairs (adjacent rows)")
+    _neuron_grid(ax, W[order], f"n={pair.stack.n}, m={pair.stack.m}, S={1 - pair.stack.density[0, 0]:.2g}\n"
+                               f"{int(info.n_pairs[i0, 0])} antipodal neuron pairs (adjacent rows)")
     for c in range(k):
         Wb = Pb["W"][c]
-        npairs = int(results["abs_pairs"]["abs"]["n_pairs"][big["shown"][c], c])
+        npairs = int(results.abs_pairs["abs"].n_pairs[big.shown[c], c])
         top = np.argsort(-np.abs(Wb).max(1))
         _neuron_grid(fig.add_subplot(gs[0, c + 1]), Wb[top][:, :40],
-                     f"n={big['group'].n}, m={big['group'].m}\n{_sparsity_label(big['group'].density[c, 0])}, {npairs} pairs")
+                     f"n={big.stack.n}, m={big.stack.m}\n{_sparsity_label(big.stack.density[c, 0])}, {npairs} pairs")
         _bars(fig.add_subplot(gs[1, c + 1]), Wb, max_features=40)
     fig.suptitle("absolute-value model |x| = ReLU(W_out ReLU(W x) + b): neuron input weights W (first 40 features "
                  "shown for n=100) and ||W_i||", fontsize=10)
@@ -260,3 +242,7 @@ def _pair_order(partner: np.ndarray, cosine: np.ndarray) -> np.ndarray:
             order.append(q)
             seen.add(q)
     return np.array(order)
+
+
+FIGURES = (intro_geometry, linear_vs_relu, wtw_matrices, dimensionality, phase_diagrams, hidden_relu_neurons,
+           absolute_value_neurons)

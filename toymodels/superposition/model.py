@@ -8,35 +8,44 @@ Models, for ONE model with W of shape (m, n) (m hidden dimensions, n features), 
     hidden_relu     x' = ReLU(W^T ReLU(W x) + b)                 (privileged hidden basis)
     absolute_value  x' = ReLU(W_out ReLU(W x) + b), target |x|   (untied W_out (n, m); x in [-1, 1])
 
+`SuperpositionModel` is that one model as a flax module (the definition; analyses read its named
+activations). Training runs `stack_forward`, the same function for a stack of K models at once.
+
 Data: feature i is 0 with probability S (sparsity), otherwise uniform on [0, 1] ([-1, 1] for
 absolute_value). One uniform u per feature gives both: the feature is present iff u < p = 1 - S
-and then takes the value u / p, which is uniform on [0, 1) given u < p. Models of one group (same
+and then takes the value u / p, which is uniform on [0, 1) given u < p. Models of one stack (same
 shape, different sparsity or importance) share the batch's u: each model sees exactly the
 paper's distribution, the models merely use common random numbers, and the random-number cost
-(the bottleneck on a CPU) is paid once per group instead of once per model.
+(the bottleneck on a CPU) is paid once per stack instead of once per model.
 
 Loss of one model: mean over the batch of sum_i I_i (x_i - x'_i)^2 / n (mean over batch and
 features, as in the reference notebook); the loss of an instance sums over its models, as the
 notebook sums over its instance axis. AdamW updates are per parameter, so summing never mixes
 models.
 
-The figure set of the paper (one `Group` per sub-experiment: a stack of K models of one kind and
-shape) is described by one flat `Config`; `groups(cfg)` builds it.
+The figure set of the paper (one `ModelStack` per sub-experiment: K models of one kind and
+shape) is described by one flat `Config`; `stacks(cfg)` builds it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import nnx
 
-from toymodels.errors import ConfigError
+from toymodels import engine
+from toymodels.models import module
+from toymodels.models.module import record
+from toymodels.superposition.config import Config
 
 KINDS = ("linear", "relu_output", "hidden_relu", "absolute_value")
+HIDDEN_RELU_KINDS = ("hidden_relu", "absolute_value")
 CORRELATIONS = ("independent", "correlated", "anticorrelated")
 UNROLL_MAX = 16  # models with n * m <= this run as unrolled elementwise code: 10x faster on a CPU than
                  # tiny matmuls, but compile time grows with n * m (the phase-diagram and intro models)
@@ -48,73 +57,7 @@ ABSOLUTE_VALUE_DENSITIES = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """The whole figure set of the paper. Sizes are (features n, hidden m) per sub-experiment;
-    `*_sparsity_max` sets a geometric grid p = (1 - S_max)^linspace(0, 1, points)."""
-
-    intro_n: int = 5
-    intro_m: int = 2
-    intro_points: int = 10
-    intro_sparsity_max: float = 0.95          # p = 20^-linspace(0, 1, 10)
-    lvr_n: int = 20                           # linear vs ReLU output
-    lvr_m: int = 5
-    wtw_n: int = 100                          # W^T W matrices
-    wtw_m: int = 20
-    geometry_n: int = 200                     # D* and D_i
-    geometry_m: int = 20
-    geometry_points: int = 20                 # also the W^T W grid
-    geometry_sparsity_max: float = 0.95
-    phase_points: int = 12                    # grid side of each phase diagram
-    phase_tries: int = 3                      # models per phase-grid point; the lowest-loss one is kept
-    phase_density_min: float = 0.01           # densities 1 .. this (log grid)
-    phase_importance_max: float = 10.0        # relative importance 1/this .. this (log grid)
-    hidden_n: int = 10
-    hidden_m: int = 5
-    abs_n: int = 100
-    abs_m: int = 40
-    abs_pair_n: int = 20
-    abs_pair_m: int = 10
-    abs_pair_sparsity: float = 0.5
-    batch: int = 1024
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    steps: int = 10_000
-    eval_every: int = 500
-    checkpoint_every: int = 0                 # 0: only the final step
-    best_of: bool = False                     # figures use, per model, the lowest-loss seed (analysis only)
-    seed: int = 0
-    seeds: int = 1
-
-    def validate(self) -> None:
-        ints = ("intro_n", "intro_m", "intro_points", "lvr_n", "lvr_m", "wtw_n", "wtw_m", "geometry_n",
-                "geometry_m", "geometry_points", "phase_points", "phase_tries", "hidden_n", "hidden_m", "abs_n",
-                "abs_m", "abs_pair_n", "abs_pair_m", "batch", "steps", "eval_every", "seeds")
-        for name in ints:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be a positive integer (got {getattr(self, name)})")
-        if self.checkpoint_every < 0:
-            raise ConfigError(f"checkpoint_every must be >= 0 (got {self.checkpoint_every})")
-        for name in ("intro_sparsity_max", "geometry_sparsity_max", "abs_pair_sparsity"):
-            s = getattr(self, name)
-            if not 0.0 <= s < 1.0:
-                raise ConfigError(f"{name} must lie in [0, 1) (got {s}): a sparsity is the probability that a feature is zero")
-        if not 0.0 < self.phase_density_min < 1.0:
-            raise ConfigError(f"phase_density_min must lie in (0, 1) (got {self.phase_density_min})")
-        if not self.phase_importance_max > 1.0:
-            raise ConfigError(f"phase_importance_max must be > 1 (got {self.phase_importance_max})")
-        for prefix in ("intro", "lvr", "wtw", "geometry", "hidden", "abs", "abs_pair"):
-            n, m = getattr(self, f"{prefix}_n"), getattr(self, f"{prefix}_m")
-            if m >= n:
-                raise ConfigError(f"{prefix}_m={m} must be < {prefix}_n={n}: superposition needs fewer "
-                                  f"hidden dimensions than features")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ConfigError(f"need lr > 0 and weight_decay >= 0 (got lr={self.lr}, weight_decay={self.weight_decay})")
-        if self.intro_m != 2:
-            raise ConfigError(f"intro_m must be 2 (the intro figure draws the 2-D hidden space; got {self.intro_m})")
-
-
-@dataclasses.dataclass(frozen=True)
-class Group:
+class ModelStack:
     """K models of one kind and shape trained side by side. density and importance are (K, n);
     `grid` is the shape the K models form (e.g. (tries, importances, densities) for a phase
     diagram), row-major."""
@@ -133,6 +76,15 @@ class Group:
     def k(self) -> int:
         return self.density.shape[0]
 
+    @classmethod
+    def over_densities(cls, name: str, kind: str, n: int, m: int, densities, importance_row, **kw) -> "ModelStack":
+        """One model per density (the same for every feature), every model with the same importances."""
+        densities = np.asarray(densities, np.float64)
+        k = densities.shape[0]
+        density = np.broadcast_to(densities.reshape(k, -1), (k, n)).astype(np.float32)
+        importance = np.broadcast_to(np.asarray(importance_row, np.float64), (k, n)).astype(np.float32)
+        return cls(name, kind, n, m, np.ascontiguousarray(density), np.ascontiguousarray(importance), (k,), **kw)
+
 
 def geometric_densities(sparsity_max: float, points: int) -> np.ndarray:
     """p = (1 - S_max)^linspace(0, 1, points): from dense (p = 1) to p = 1 - S_max."""
@@ -146,15 +98,7 @@ def phase_axes(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     return r, s
 
 
-def _group(name, kind, n, m, densities, importance_row, grid=None, **kw) -> Group:
-    densities = np.asarray(densities, np.float64)
-    k = densities.shape[0]
-    density = np.broadcast_to(densities.reshape(k, -1), (k, n)).astype(np.float32)
-    importance = np.broadcast_to(np.asarray(importance_row, np.float64), (k, n)).astype(np.float32)
-    return Group(name, kind, n, m, np.ascontiguousarray(density), np.ascontiguousarray(importance), grid or (k,), **kw)
-
-
-def phase_group(name: str, n: int, m: int, cfg: Config) -> Group:
+def phase_stack(name: str, n: int, m: int, cfg: Config) -> ModelStack:
     """Importance (1, ..., 1, r) and density s for every feature, over the (r, s) grid, `phase_tries` times."""
     r, s = phase_axes(cfg)
     t = cfg.phase_tries
@@ -162,34 +106,31 @@ def phase_group(name: str, n: int, m: int, cfg: Config) -> Group:
     imp = np.ones((t, len(r), len(s), n))
     imp[..., -1] = rr
     dens = np.broadcast_to(ss[None, :, :, None], (t, len(r), len(s), n))
-    return Group(name, "relu_output", n, m, dens.reshape(-1, n).astype(np.float32),
-                 imp.reshape(-1, n).astype(np.float32), (t, len(r), len(s)))
+    return ModelStack(name, "relu_output", n, m, dens.reshape(-1, n).astype(np.float32),
+                      imp.reshape(-1, n).astype(np.float32), (t, len(r), len(s)))
 
 
-def groups(cfg: Config) -> tuple[Group, ...]:
-    """Every sub-experiment of the paper's figures, as named groups (REFERENCE section 2)."""
+def stacks(cfg: Config) -> tuple[ModelStack, ...]:
+    """Every sub-experiment of the paper's figures, as named stacks (docs/papers.md, superposition)."""
     geo = geometric_densities(cfg.geometry_sparsity_max, cfg.geometry_points)
     lvr = np.array(LINEAR_VS_RELU_DENSITIES)
+    over = ModelStack.over_densities
     return (
-        _group("intro", "relu_output", cfg.intro_n, cfg.intro_m,
-               geometric_densities(cfg.intro_sparsity_max, cfg.intro_points), 0.9 ** np.arange(cfg.intro_n)),
-        _group("lvr_linear", "linear", cfg.lvr_n, cfg.lvr_m, lvr, 0.7 ** np.arange(cfg.lvr_n)),
-        _group("lvr_relu", "relu_output", cfg.lvr_n, cfg.lvr_m, lvr, 0.7 ** np.arange(cfg.lvr_n)),
-        _group("wtw", "relu_output", cfg.wtw_n, cfg.wtw_m, geo, 100.0 ** -np.linspace(0, 1, cfg.wtw_n)),
-        _group("geometry", "relu_output", cfg.geometry_n, cfg.geometry_m, geo, np.ones(cfg.geometry_n)),
-        phase_group("phase_2_1", 2, 1, cfg),
-        phase_group("phase_3_2", 3, 2, cfg),
-        _group("hidden_relu", "hidden_relu", cfg.hidden_n, cfg.hidden_m, np.array(HIDDEN_RELU_DENSITIES),
-               0.75 ** (np.arange(cfg.hidden_n) + 1)),
-        _group("abs", "absolute_value", cfg.abs_n, cfg.abs_m, np.array(ABSOLUTE_VALUE_DENSITIES),
-               0.8 ** (np.arange(cfg.abs_n) + 1)),
-        _group("abs_pair", "absolute_value", cfg.abs_pair_n, cfg.abs_pair_m, np.array([1.0 - cfg.abs_pair_sparsity]),
-               0.8 ** (np.arange(cfg.abs_pair_n) + 1)),
+        over("intro", "relu_output", cfg.intro_n, cfg.intro_m,
+             geometric_densities(cfg.intro_sparsity_max, cfg.intro_points), 0.9 ** np.arange(cfg.intro_n)),
+        over("lvr_linear", "linear", cfg.lvr_n, cfg.lvr_m, lvr, 0.7 ** np.arange(cfg.lvr_n)),
+        over("lvr_relu", "relu_output", cfg.lvr_n, cfg.lvr_m, lvr, 0.7 ** np.arange(cfg.lvr_n)),
+        over("wtw", "relu_output", cfg.wtw_n, cfg.wtw_m, geo, 100.0 ** -np.linspace(0, 1, cfg.wtw_n)),
+        over("geometry", "relu_output", cfg.geometry_n, cfg.geometry_m, geo, np.ones(cfg.geometry_n)),
+        phase_stack("phase_2_1", 2, 1, cfg),
+        phase_stack("phase_3_2", 3, 2, cfg),
+        over("hidden_relu", "hidden_relu", cfg.hidden_n, cfg.hidden_m, np.array(HIDDEN_RELU_DENSITIES),
+             0.75 ** (np.arange(cfg.hidden_n) + 1)),
+        over("abs", "absolute_value", cfg.abs_n, cfg.abs_m, np.array(ABSOLUTE_VALUE_DENSITIES),
+             0.8 ** (np.arange(cfg.abs_n) + 1)),
+        over("abs_pair", "absolute_value", cfg.abs_pair_n, cfg.abs_pair_m, np.array([1.0 - cfg.abs_pair_sparsity]),
+             0.8 ** (np.arange(cfg.abs_pair_n) + 1)),
     )
-
-
-def group_named(cfg: Config, name: str) -> Group:
-    return next(g for g in groups(cfg) if g.name == name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +139,7 @@ def group_named(cfg: Config, name: str) -> Group:
 
 def sample_features(key: jax.Array, density: jax.Array, batch: int, signed: bool = False,
                     correlation: str = "independent", set_size: int = 1) -> jax.Array:
-    """Features of a group's K models: (K, n, batch), from density (K, n).
+    """Features of a stack's K models: (K, n, batch), from density (K, n).
 
     independent     feature i present with probability p_i (one shared uniform per feature and example)
     correlated      features come in consecutive sets of `set_size` that are all present or all zero
@@ -239,41 +180,79 @@ def features_from_uniform(u: jax.Array, density: jax.Array, signed: bool = False
     return jnp.where(present, 2.0 * x - 1.0, 0.0) if signed else x
 
 
+def stack_data(stack_list: tuple[ModelStack, ...], n_instances: int) -> dict:
+    """{stack: {"density": (N, K, n), "importance": (N, K, n)}}: the same for every instance."""
+    return {s.name: {"density": np.broadcast_to(s.density, (n_instances, *s.density.shape)).copy(),
+                     "importance": np.broadcast_to(s.importance, (n_instances, *s.importance.shape)).copy()}
+            for s in stack_list}
+
+
 # ---------------------------------------------------------------------------------------------
-# Models
+# One model, the definition
 
 
-def init_group(key: jax.Array, kind: str, k: int, n: int, m: int) -> dict:
-    """Xavier-normal weights (std sqrt(2 / (n + m)) per model), zero bias."""
-    std = math.sqrt(2.0 / (n + m))
-    k_w, k_out = jax.random.split(key)
-    params = {"W": std * jax.random.normal(k_w, (k, m, n), jnp.float32), "b": jnp.zeros((k, n), jnp.float32)}
-    if kind == "absolute_value":
-        params["W_out"] = std * jax.random.normal(k_out, (k, n, m), jnp.float32)
-    return params
+def init_std(n: int, m: int) -> float:
+    """Xavier-normal: std sqrt(2 / (n + m)) per model."""
+    return math.sqrt(2.0 / (n + m))
 
 
-def forward(kind: str, params: dict, x: jax.Array) -> jax.Array:
-    """One model (params W (m, n), b (n,) [, W_out (n, m)]) on x (..., n): the definition."""
-    W, b = params["W"], params["b"]
-    h = x @ W.T
-    if kind in ("hidden_relu", "absolute_value"):
-        h = jax.nn.relu(h)
-    out = h @ (params["W_out"].T if kind == "absolute_value" else W) + b
-    return out if kind == "linear" else jax.nn.relu(out)
+class SuperpositionModel(nnx.Module):
+    """One model of `kind`: W (m, n), b (n,), and W_out (n, m) for absolute_value. Init:
+    Xavier-normal weights (W from the first half of split(key), W_out from the second), zero bias.
+
+    Activations: hidden (W x), mlp_post (ReLU(W x), hidden-ReLU kinds only), out_pre (before the
+    output ReLU, ReLU-output kinds only) and out (the reconstruction x')."""
+
+    def __init__(self, kind: str, n: int, m: int, key: jax.Array):
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
+        self.kind = kind
+        std = init_std(n, m)
+        k_w, k_out = jax.random.split(key)
+        self.W = nnx.Param(std * jax.random.normal(k_w, (m, n), jnp.float32))
+        self.b = nnx.Param(jnp.zeros((n,), jnp.float32))
+        if kind == "absolute_value":
+            self.W_out = nnx.Param(std * jax.random.normal(k_out, (n, m), jnp.float32))
+
+    def __call__(self, x: jax.Array, cache: dict | None = None) -> jax.Array:
+        """x' of x (..., n)."""
+        W = self.W[...]
+        h = record(cache, "hidden", x @ W.T)
+        if self.kind in HIDDEN_RELU_KINDS:
+            h = record(cache, "mlp_post", jax.nn.relu(h))
+        out = h @ (self.W_out[...].T if self.kind == "absolute_value" else W) + self.b[...]
+        if self.kind == "linear":
+            return record(cache, "out", out)
+        record(cache, "out_pre", out)
+        return record(cache, "out", jax.nn.relu(out))
+
+
+def bind(kind: str, params: dict) -> SuperpositionModel:
+    """The module of one model holding `params` (W (m, n), b (n,) [, W_out])."""
+    m, n = params["W"].shape
+    return module.bind(lambda: SuperpositionModel(kind, n, m, jax.random.PRNGKey(0)), params)
+
+
+def run_with_cache(kind: str, params: dict, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """One model's x' of x (..., n) and its named activations (see `toymodels.models.module`)."""
+    return module.run_with_cache(bind(kind, params), x)
 
 
 def target(kind: str, x: jax.Array) -> jax.Array:
     return jnp.abs(x) if kind == "absolute_value" else x
 
 
-def group_forward(kind: str, params: dict, x: jax.Array) -> jax.Array:
-    """All K models of a group at once: x (K, n, B) -> x' (K, n, B). Same function as `forward`
-    per model; small models (n * m <= UNROLL_MAX) are written out as elementwise sums."""
+# ---------------------------------------------------------------------------------------------
+# A stack of K models at once: the training path
+
+
+def stack_forward(kind: str, params: dict, x: jax.Array) -> jax.Array:
+    """All K models of a stack at once: x (K, n, B) -> x' (K, n, B). The module's function per
+    model; small models (n * m <= UNROLL_MAX) are written out as elementwise sums."""
     W, b = params["W"], params["b"]
     k, m, n = W.shape
     W_out = params["W_out"] if kind == "absolute_value" else jnp.swapaxes(W, 1, 2)  # (K, n, m)
-    hidden_relu = kind in ("hidden_relu", "absolute_value")
+    hidden_relu = kind in HIDDEN_RELU_KINDS
     if n * m <= UNROLL_MAX:
         xs = [x[:, i] for i in range(n)]
         hs = [sum(W[:, j, i, None] * xs[i] for i in range(n)) for j in range(m)]
@@ -289,71 +268,85 @@ def group_forward(kind: str, params: dict, x: jax.Array) -> jax.Array:
     return out if kind == "linear" else jax.nn.relu(out)
 
 
-def group_losses(group: Group, params: dict, data: dict, key: jax.Array, batch: int,
+def stack_losses(stack: ModelStack, params: dict, data: dict, key: jax.Array, batch: int,
                  u: jax.Array | None = None) -> jax.Array:
     """Per-model loss (K,): mean over batch and features of I_i (x_i - x'_i)^2. Independent
     features can come from a pre-drawn uniform u (n, batch) instead of the key."""
-    signed = group.kind == "absolute_value"
-    if u is not None and group.correlation == "independent":
+    signed = stack.kind == "absolute_value"
+    if u is not None and stack.correlation == "independent":
         x = features_from_uniform(u, data["density"], signed)
     else:
-        x = sample_features(key, data["density"], batch, signed=signed, correlation=group.correlation,
-                            set_size=group.set_size)
-    err = (group_forward(group.kind, params, x) - target(group.kind, x)) ** 2
-    return jnp.mean(jnp.sum(data["importance"][:, :, None] * err, axis=1), axis=-1) / group.n
+        x = sample_features(key, data["density"], batch, signed=signed, correlation=stack.correlation,
+                            set_size=stack.set_size)
+    err = (stack_forward(stack.kind, params, x) - target(stack.kind, x)) ** 2
+    return jnp.mean(jnp.sum(data["importance"][:, :, None] * err, axis=1), axis=-1) / stack.n
 
 
 # ---------------------------------------------------------------------------------------------
-# The task of one engine instance: every group, summed
+# The task of one engine instance: every stack, summed
 
 
-def _weight_shapes(g: Group) -> dict:
-    shapes = {"W": (g.k, g.m, g.n)}
-    if g.kind == "absolute_value":
-        shapes["W_out"] = (g.k, g.n, g.m)
+def _weight_shapes(s: ModelStack) -> dict:
+    shapes = {"W": (s.k, s.m, s.n)}
+    if s.kind == "absolute_value":
+        shapes["W_out"] = (s.k, s.n, s.m)
     return shapes
 
 
-def init_params(gs: tuple[Group, ...], key: jax.Array) -> dict:
-    """`init_group` for every group, from ONE normal draw cut into the matrices (a draw per
-    matrix compiles several times slower on a CPU; init compiles on every run)."""
-    shapes = [(g, name, shape) for g in gs for name, shape in _weight_shapes(g).items()]
+def init_params(stack_list: tuple[ModelStack, ...], key: jax.Array) -> dict:
+    """The module's init (Xavier-normal, zero bias) for every model of every stack, from ONE
+    normal draw cut into the matrices (a draw per matrix compiles several times slower on a CPU;
+    init compiles on every run): {stack: {"W": (K, m, n), "b": (K, n)[, "W_out": (K, n, m)]}}."""
+    shapes = [(s, name, shape) for s in stack_list for name, shape in _weight_shapes(s).items()]
     sizes = [math.prod(shape) for _, _, shape in shapes]
     z = jax.random.normal(key, (sum(sizes),), jnp.float32)
-    params = {g.name: {"b": jnp.zeros((g.k, g.n), jnp.float32)} for g in gs}
-    for (g, name, shape), start, size in zip(shapes, np.cumsum([0] + sizes[:-1]), sizes):
-        params[g.name][name] = math.sqrt(2.0 / (g.n + g.m)) * z[start:start + size].reshape(shape)
+    params = {s.name: {"b": jnp.zeros((s.k, s.n), jnp.float32)} for s in stack_list}
+    for (s, name, shape), start, size in zip(shapes, np.cumsum([0] + sizes[:-1]), sizes):
+        params[s.name][name] = init_std(s.n, s.m) * z[start:start + size].reshape(shape)
     return params
 
 
-def losses(gs: tuple[Group, ...], params: dict, data: dict, key: jax.Array, batch: int) -> dict:
-    """Per-model losses of every group. One uniform draw serves every group's independent
-    features (one random-number kernel to compile instead of one per group)."""
-    widths = [g.n for g in gs]
+def losses(stack_list: tuple[ModelStack, ...], params: dict, data: dict, key: jax.Array, batch: int) -> dict:
+    """Per-model losses of every stack. One uniform draw serves every stack's independent
+    features (one random-number kernel to compile instead of one per stack)."""
+    widths = [s.n for s in stack_list]
     u = jax.random.uniform(key, (sum(widths), batch))
     starts = np.cumsum([0] + widths[:-1])
-    return {g.name: group_losses(g, params[g.name], data[g.name], jax.random.fold_in(key, i), batch,
-                                 u=u[start:start + g.n])
-            for i, (g, start) in enumerate(zip(gs, starts))}
+    return {s.name: stack_losses(s, params[s.name], data[s.name], jax.random.fold_in(key, i), batch,
+                                 u=u[start:start + s.n])
+            for i, (s, start) in enumerate(zip(stack_list, starts))}
 
 
-def loss(params: dict, data: dict, key: jax.Array, gs: tuple[Group, ...], batch: int) -> jax.Array:
-    return sum(jnp.sum(v) for v in losses(gs, params, data, key, batch).values())
+def loss(params: dict, data: dict, key: jax.Array, stack_list: tuple[ModelStack, ...], batch: int) -> jax.Array:
+    return sum(jnp.sum(v) for v in losses(stack_list, params, data, key, batch).values())
 
 
-def metrics(params: dict, data: dict, key: jax.Array, gs: tuple[Group, ...], batch: int) -> dict:
-    """train_loss (sum over every model) and loss_<group> (K,) on a fresh batch."""
-    per = losses(gs, params, data, key, batch)
+def metrics(params: dict, data: dict, key: jax.Array, stack_list: tuple[ModelStack, ...], batch: int) -> dict:
+    """train_loss (sum over every model) and loss_<stack> (K,) on a fresh batch."""
+    per = losses(stack_list, params, data, key, batch)
     return {"train_loss": sum(jnp.sum(v) for v in per.values()), **{f"loss_{k}": v for k, v in per.items()}}
-
-
-def make_data(gs: tuple[Group, ...], n_instances: int) -> dict:
-    """{group: {"density": (N, K, n), "importance": (N, K, n)}}: the same for every instance."""
-    return {g.name: {"density": np.broadcast_to(g.density, (n_instances, *g.density.shape)).copy(),
-                     "importance": np.broadcast_to(g.importance, (n_instances, *g.importance.shape)).copy()}
-            for g in gs}
 
 
 def optimizer(hp: dict) -> optax.GradientTransformation:
     """AdamW, constant learning rate, PyTorch's defaults (betas 0.9/0.999, eps 1e-8) as in the notebook."""
     return optax.adamw(hp["lr"], b1=0.9, b2=0.999, eps=1e-8, weight_decay=hp["weight_decay"])
+
+
+def stack_task(stack_list: tuple[ModelStack, ...], batch: int) -> engine.Task:
+    """The engine task of any stacks (one instance trains all of them)."""
+    return engine.Task(
+        init_params=functools.partial(init_params, stack_list),
+        loss=functools.partial(loss, stack_list=stack_list, batch=batch),
+        metrics=functools.partial(metrics, stack_list=stack_list, batch=batch),
+        optimizer=optimizer,
+        stochastic=True,
+    )
+
+
+def task(cfg: Config) -> engine.Task:
+    return stack_task(stacks(cfg), cfg.batch)
+
+
+def make_data(cfg: Config, insts: list[dict]) -> dict:
+    """The sparsity and importance of every model: data, the same for every instance."""
+    return stack_data(stacks(cfg), len(insts))
