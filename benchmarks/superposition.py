@@ -16,7 +16,7 @@ steps. "Engine" is `engine.make_chunk` on this package's task: the figure set's 
 models as unrolled elementwise code; the chunk also evaluates the metrics once at its end (included).
 
 Measured, each a median over --repeats timed chunks after a compile/warm-up call:
- 1. per sub-experiment (geometry n=200 m=20 x20; W^T W n=100 m=20 x20; phase diagram n=2 m=1 x675;
+ 1. per sub-experiment (geometry n=200 m=20 x20; W^T W n=100 m=20 x20; phase diagram n=2 m=1 x432;
     intro n=5 m=2 x10): both formulations, instance-steps/s and the ratio engine / notebook;
  2. the whole `paper` figure set: the engine's one program vs the notebook-style programs run one
     after another (time per step summed), instance-steps/s and ratio; and the implied wall time
