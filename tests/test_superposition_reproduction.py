@@ -1,10 +1,9 @@
-"""`toymodels reproduce superposition` end to end on a tiny figure set, and bad input through the CLI."""
+"""`toymodels reproduce superposition` end to end on a tiny figure set (bad input: tests/test_cli.py)."""
 
 import json
 import shutil
 
 import numpy as np
-import pytest
 from conftest import tiny_args
 
 from toymodels import load_run
