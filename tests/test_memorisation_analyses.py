@@ -6,8 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from toymodels import engine
 from toymodels.memorisation import analyses as A
 from toymodels.memorisation.handbuilt import one_neuron_per_fact
+from toymodels.pipeline import engine_inputs, resolve
 
 
 @pytest.mark.parametrize("layers", [1, 2])
@@ -36,14 +38,14 @@ def test_neurons_per_fact_is_one_for_a_lookup_table():
     params, data, _ = one_neuron_per_fact(n=4, layers=1)
     npf = A.neurons_per_fact(params, data, "relu")
     for k in ("k50", "k90", "k50_ablation", "k90_ablation", "top_share"):
-        np.testing.assert_array_equal(npf[k], 1.0, err_msg=k)
+        np.testing.assert_array_equal(getattr(npf, k), 1.0, err_msg=k)
     # two layers: positive facts also go through the one MLP1 neuron (alpha = 0.5 of the MLP0 one)
     params, data, _ = one_neuron_per_fact(n=4, layers=2, alpha=0.5)
     npf = A.neurons_per_fact(params, data, "relu")
     pos = np.asarray(data["labels"]) > 0.5
-    np.testing.assert_array_equal(npf["k50"], 1.0)
-    np.testing.assert_array_equal(npf["k90"], np.where(pos, 2.0, 1.0))
-    np.testing.assert_allclose(npf["top_share"], np.where(pos, 2 / 3, 1.0), rtol=1e-6)
+    np.testing.assert_array_equal(npf.k50, 1.0)
+    np.testing.assert_array_equal(npf.k90, np.where(pos, 2.0, 1.0))
+    np.testing.assert_allclose(npf.top_share, np.where(pos, 2 / 3, 1.0), rtol=1e-6)
 
 
 def test_single_neuron_ablation_effects_are_known():
@@ -74,8 +76,9 @@ def test_facts_on_separate_neurons_are_uncorrelated():
     c = A.neuron_effect_correlation(params, data, jnp.arange(16), "relu")
     s = 2 * np.asarray(data["labels"]) - 1
     off = ~np.eye(16, dtype=bool)
-    np.testing.assert_allclose(np.asarray(c["matrix"])[off], (-np.outer(s, s) / 15)[off], atol=1e-6)
-    np.testing.assert_allclose([c["same_label"], c["opposite_label"]], [-1 / 15, 1 / 15], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(c.matrix)[off], (-np.outer(s, s) / 15)[off], atol=1e-6)
+    np.testing.assert_allclose([c.same_label, c.opposite_label], [-1 / 15, 1 / 15], atol=1e-6)
+    np.testing.assert_array_equal(c.labels, data["labels"])
 
 
 def test_capacity_bits_and_layer_ablations():
@@ -83,9 +86,9 @@ def test_capacity_bits_and_layer_ablations():
     cap = A.capacity(params, data, 100.0, "relu")
     margin = (2 * np.asarray(data["labels"]) - 1) * exp["logit"]
     loss = np.mean(np.log1p(np.exp(-margin)))
-    assert cap["accuracy"] == 1.0
-    np.testing.assert_allclose(cap["bits"], 16 * (np.log(2) - loss) / np.log(2), rtol=1e-5)
-    np.testing.assert_allclose(cap["bits_per_param"], cap["bits"] / 100.0, rtol=1e-6)
+    assert cap.accuracy == 1.0
+    np.testing.assert_allclose(cap.bits, 16 * (np.log(2) - loss) / np.log(2), rtol=1e-5)
+    np.testing.assert_allclose(cap.bits_per_param, cap.bits / 100.0, rtol=1e-6)
     # MLP0 mean-ablated: every fact gets the same logit -> accuracy = share of the majority label
     acc = np.asarray(A.layer_ablations(params, data, "relu"))
     share = np.mean(np.asarray(data["labels"]) == 1)
@@ -113,26 +116,23 @@ def test_analyses_vmap_over_instances():
     (pa, da, _), (pb, db, _) = one_neuron_per_fact(n=3, seed=0), one_neuron_per_fact(n=3, seed=1)
     stack = lambda a, b: jax.tree_util.tree_map(lambda x, y: jnp.stack([x, y]), a, b)  # noqa: E731
     P, D = stack(pa, pb), stack(da, db)
-    for fn in (A.path_logits, A.neurons_per_fact, A.probe_accuracies, A.layer_ablations, A.single_neuron_ablations):
+    for fn in (A.path_logits, A.path_summary, A.neurons_per_fact, A.probe_accuracies, A.layer_ablations,
+               A.single_neuron_ablations):
         both = jax.vmap(lambda p, d: fn(p, d, "relu"))(P, D)
         one = fn(pb, db, "relu")
         jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x[1], y, atol=1e-6), both, one)
 
 
 def test_trained_model_paths_sum_to_its_logit():
-    from toymodels import engine
-    from toymodels.memorisation import recipe as E
-    from toymodels.pipeline import engine_inputs, resolve
-
-    exp, cfg, spec = resolve("memorisation", "quick", 1, ("n=8", "width=8", "d=8", "max_n=8", "max_width=8",
-                                                           "steps=200", "eval_every=100"))
+    recipe, cfg, spec = resolve("memorisation", "quick", 1, ("n=8", "width=8", "d=8", "max_n=8", "max_width=8",
+                                                             "steps=200", "eval_every=100"))
     insts = spec["instances"]
     keys, hp = engine_inputs(insts)
-    data = E.make_data(cfg, insts)
-    state, hist = engine.train(E.task(cfg), keys, hp, data, E.schedule(cfg), progress=False)
+    data = recipe.make_data(cfg, insts)
+    state, hist = engine.train(recipe.task(cfg), keys, hp, data, cfg.schedule(), progress=False)
     p = jax.tree_util.tree_map(lambda x: x[0], state["params"])
     d = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), data)
     paths = A.path_logits(p, d, cfg.activation)
     np.testing.assert_allclose(sum(paths[k] for k in A.PATHS), paths["logit"], atol=1e-4)
-    assert float(A.capacity(p, d, 1.0, cfg.activation)["accuracy"]) == pytest.approx(float(hist["table_acc"][-1, 0]))
+    assert float(A.capacity(p, d, 1.0, cfg.activation).accuracy) == pytest.approx(float(hist["table_acc"][-1, 0]))
     assert float(hist["table_acc"][-1, 0]) == 1.0  # 64 facts, 545 parameters: memorised

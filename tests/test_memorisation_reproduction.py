@@ -1,6 +1,6 @@
 """End to end through the CLI: a tiny memorisation grid makes every figure and a report whose
 claims are measured; bad input is one line, exit 2, nothing written. The presets' own grids
-(experiments.memorisation.PRESET_SETS) run behind -m paper."""
+(recipe.PRESET_SETS) run behind -m paper."""
 
 import json
 
@@ -8,19 +8,17 @@ import pytest
 
 from toymodels import load_run, reproduce
 from toymodels.cli import main
-from toymodels.memorisation import recipe as E
+from toymodels.memorisation import analyses as A
+from toymodels.memorisation.recipe import PRESET_SETS, RECIPE
+from toymodels.pipeline import figure_names
 
-TINY = ["--set", "n=6,10", "--set", "width=2,4", "--set", "structured=0,1", "--set", "d=8", "--set", "max_n=16",
-        "--set", "max_width=4", "--set", "steps=60", "--set", "eval_every=20", "--seeds", "1", "--no-progress"]
 
-
-def test_tiny_grid_makes_every_figure_and_a_measured_report(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert main(["reproduce", "memorisation", "--out", str(out), *TINY]) == 0
+def test_tiny_grid_makes_every_figure_and_a_measured_report(tiny_run):
+    out = tiny_run("memorisation")
     report = json.loads((out / "report.json").read_text())
     assert len(report["instances"]) == 8
     names = {f.rsplit("/", 1)[-1].rsplit(".", 1)[0] for f in report["figures"]}
-    assert names == set(E.FIGURES)
+    assert names == set(figure_names(RECIPE))
     assert all((out / f).stat().st_size > 0 for f in report["figures"])
     ids = {c["id"] for c in report["claims"]}
     assert ids == {"converged", "bits_per_param_at_capacity", "facts_spread_over_neurons", "facts_spread_over_layers",
@@ -29,6 +27,20 @@ def test_tiny_grid_makes_every_figure_and_a_measured_report(tmp_path, capsys):
     assert len(conv["per_seed"]) == 8  # measured per instance
     run = load_run(out)
     assert run.params["W_in"].shape[1:] == (8, 2, 8, 4)
+
+
+def test_analyse_gives_one_row_of_results_per_instance(tiny_run):
+    results = A.analyse(load_run(tiny_run("memorisation")))
+    assert results.layers == 2 and results.structure == "row" and len(results.instances) == 8
+    f = results.final
+    assert f.capacity.bits.shape == (8,) and f.probes.shape == (8, 3) and f.paths.share.shape == (8, 4)
+    assert f.neurons.k50.shape == (8, 100)  # 10 x 10 padded pairs
+    assert f.correlation.matrix.shape == (8, A.CORRELATION_FACTS, A.CORRELATION_FACTS)
+    table = A.capacity_table(results)
+    assert [(r["width"], r["seed"]) for r in table] == [(2, 0), (4, 0)]
+    for row in table:
+        inst = results.instances[A.capacity_instance(results, row)]
+        assert (inst["width"], inst["n"], inst["structured"]) == (row["width"], row["n_best"], False)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -54,6 +66,6 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, messag
 @pytest.mark.parametrize("preset", ["quick", "paper"])
 def test_preset_grid_every_claim_holds(tmp_path, preset):
     out = tmp_path / preset
-    report = reproduce("memorisation", preset, out=out, sets=E.PRESET_SETS[preset], progress=False)
+    report = reproduce("memorisation", preset, out=out, sets=PRESET_SETS[preset], progress=False)
     failed = [f"{c['id']}: {c['measured']}" for c in report["claims"] if not c["holds"]]
     assert not failed, "\n".join(failed)

@@ -1,17 +1,21 @@
-"""The memoriser task: labels, parameter counts, config errors, and padding: a masked instance
-in a padded sweep trains exactly like the narrower, smaller model on its own."""
+"""The memoriser task: labels, parameter counts, config errors, the flax module against the
+padded fast path, and padding: a masked instance in a padded sweep trains exactly like the
+narrower, smaller model on its own."""
 
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from toymodels import engine
 from toymodels.errors import ConfigError
-from toymodels.memorisation import recipe as E
-from toymodels.pipeline import engine_inputs
 from toymodels.memorisation import model as M
+from toymodels.memorisation.config import Config
+from toymodels.memorisation.recipe import task
+from toymodels.models.module import run_with_cache
+from toymodels.pipeline import engine_inputs
 
 
 def test_label_kinds():
@@ -21,12 +25,11 @@ def test_label_kinds():
     assert np.all(row == row[:, :1])  # depends on a alone
     x = M.table_labels("xor", 12, 3).astype(int)
     assert np.all(x == x[:, :1] ^ x[:1, :] ^ x[0, 0])  # f(a,b) = g0(a) ^ g1(b)
-    np.testing.assert_array_equal(M.table_labels("random", 9, 1), M.table_labels("random", 9, 1))
     assert not np.array_equal(M.table_labels("random", 9, 1), M.table_labels("random", 9, 2))
 
 
 def test_random_tables_train_on_every_pair_structured_on_a_split():
-    cfg = M.Config(n=6, width=2, max_n=8, max_width=4, frac_train=0.5)
+    cfg = Config(n=6, width=2, max_n=8, max_width=4, frac_train=0.5)
     insts = [{"n": 6, "width": 2, "structured": False, "lr": 1e-3, "weight_decay": 0.0, "seed": 0},
              {"n": 8, "width": 4, "structured": True, "lr": 1e-3, "weight_decay": 0.0, "seed": 0}]
     d = M.make_data(cfg, insts)
@@ -37,12 +40,88 @@ def test_random_tables_train_on_every_pair_structured_on_a_split():
 
 
 def test_parameter_count_matches_the_unpadded_model():
-    cfg = M.Config(n=5, width=3, max_n=5, max_width=3, d=7, layers=2)
+    cfg = Config(n=5, width=3, max_n=5, max_width=3, d=7, layers=2)
     p = M.init_params(cfg, jax.random.PRNGKey(0))
     frozen = p["E0"].size + p["E1"].size
     total = sum(x.size for x in jax.tree_util.tree_leaves(p))
     assert M.trainable_parameters(5, 3, 7, 2, False) == total - frozen
     assert M.trainable_parameters(5, 3, 7, 2, True) == total
+
+
+def _todays_init(cfg, key):
+    """The init as it was before the flax module (per-row fold_in keys), kept to pin the draws."""
+    k_e0, k_e1, k_mlp, k_u = jax.random.split(key, 4)
+    s = 1.0 / np.sqrt(cfg.d)
+    neurons = [M._rows(jax.random.fold_in(k_mlp, l), cfg.max_width, 2 * cfg.d, s) for l in range(cfg.layers)]
+    return {"E0": M._rows(k_e0, cfg.max_n, cfg.d, s), "E1": M._rows(k_e1, cfg.max_n, cfg.d, s),
+            "W_in": jnp.stack([nr[:, :cfg.d].T for nr in neurons]),
+            "b_in": jnp.zeros((cfg.layers, cfg.max_width), jnp.float32),
+            "W_out": jnp.stack([nr[:, cfg.d:] for nr in neurons]),
+            "w_U": jax.random.normal(k_u, (cfg.d,), jnp.float32) * s, "b_U": jnp.zeros((), jnp.float32)}
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_the_module_init_is_the_same_draw(layers):
+    cfg = Config(n=5, width=3, max_n=9, max_width=8, d=6, layers=layers)
+    keys = jax.vmap(jax.random.PRNGKey)(np.arange(3))
+    ours = jax.jit(jax.vmap(lambda k: M.init_params(cfg, k)))(keys)  # as the engine calls it
+    ref = jax.jit(jax.vmap(lambda k: _todays_init(cfg, k)))(keys)
+    assert sorted(ours) == sorted(ref)
+    for k in ref:
+        assert ours[k].shape == ref[k].shape and ours[k].dtype == ref[k].dtype, k
+        np.testing.assert_array_equal(ours[k], ref[k], err_msg=k)
+
+
+def _instance_and_its_slice(layers, activation, n=5, width=3):
+    """An instance (n, width) padded beside a larger one, its data, and its own unpadded params
+    and pairs; biases made nonzero so that they are checked too."""
+    cfg = Config(n=n, width=width, max_n=9, max_width=8, d=6, layers=layers, activation=activation)
+    insts = [{"n": n, "width": width, "structured": False, "lr": 1e-2, "weight_decay": 0.0, "seed": 0},
+             {"n": 7, "width": 6, "structured": False, "lr": 1e-2, "weight_decay": 0.0, "seed": 1}]
+    data = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), M.make_data(cfg, insts))
+    p = M.init_params(cfg, jax.random.PRNGKey(2))
+    rng = np.random.default_rng(0)
+    p = {**p, "b_in": jnp.asarray(rng.normal(size=p["b_in"].shape), jnp.float32), "b_U": jnp.float32(0.3)}
+    own = {"E0": p["E0"][:n], "E1": p["E1"][:n], "W_in": p["W_in"][:, :, :width], "b_in": p["b_in"][:, :width],
+           "W_out": p["W_out"][:, :width], "w_U": p["w_U"], "b_U": p["b_U"]}
+    a, b = np.divmod(np.arange(n * n), n)
+    n_pad = int(round(data["labels"].shape[0] ** 0.5))
+    return p, data, own, a, b, a * n_pad + b
+
+
+@pytest.mark.parametrize("layers, activation", [(1, "gelu"), (2, "gelu"), (2, "relu")])
+def test_padded_forward_is_the_module_on_the_instances_slice(layers, activation):
+    p, data, own, a, b, idx = _instance_and_its_slice(layers, activation)
+    logits, cache = run_with_cache(M.bind(own, activation), a, b)
+    fast, fast_cache = M.run_with_cache(p, data, activation)
+    np.testing.assert_allclose(fast[idx], logits, rtol=1e-5, atol=1e-6)
+    assert sorted(fast_cache) == sorted(cache)
+    for name, x in cache.items():
+        y = fast_cache[name][idx]
+        y = y[:, :3] if name.startswith(("mlp_pre", "mlp_post")) else y
+        np.testing.assert_allclose(y, x, rtol=1e-5, atol=1e-6, err_msg=name)
+
+    # gradient: the padded loss (embeddings trained) against the module's mean loss over its table
+    y = data["labels"][idx]
+    g_fast = jax.grad(lambda q: M.loss(q, data, activation, train_embed=True))(p)
+    g_own = jax.grad(lambda q: jnp.mean(M.bce(M.bind(q, activation)(a, b), y)))(own)
+    sliced = {**g_fast, "E0": g_fast["E0"][:5], "E1": g_fast["E1"][:5], "W_in": g_fast["W_in"][:, :, :3],
+              "b_in": g_fast["b_in"][:, :3], "W_out": g_fast["W_out"][:, :3]}
+    for k in own:
+        np.testing.assert_allclose(sliced[k], g_own[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    assert not np.asarray(g_fast["E0"][5:]).any() and not np.asarray(g_fast["W_in"][:, :, 3:]).any()
+
+
+def test_the_memoriser_records_its_activations_by_name():
+    _, _, own, a, b, _ = _instance_and_its_slice(2, "gelu")
+    logits, cache = run_with_cache(M.bind(own), a, b)
+    assert sorted(cache) == ["embed", "logits", "mlp_out.0", "mlp_out.1", "mlp_post.0", "mlp_post.1", "mlp_pre.0",
+                             "mlp_pre.1", "resid.0", "resid.1", "resid.2"]
+    assert cache["mlp_post.1"].shape == (25, 3) and cache["resid.2"].shape == (25, 6)
+    np.testing.assert_array_equal(cache["resid.0"], cache["embed"])
+    np.testing.assert_allclose(cache["resid.1"], cache["resid.0"] + cache["mlp_out.0"], rtol=1e-6)
+    np.testing.assert_array_equal(cache["logits"], logits)
+    np.testing.assert_allclose(cache["resid.2"] @ own["w_U"] + own["b_U"], logits, rtol=1e-6)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -53,15 +132,15 @@ def test_parameter_count_matches_the_unpadded_model():
 ])
 def test_bad_config_is_one_line(change, message):
     with pytest.raises(ConfigError, match=message) as e:
-        dataclasses.replace(M.Config(), **change).validate()
+        dataclasses.replace(Config(), **change).validate()
     assert "\n" not in str(e.value)
 
 
 def _train(cfg, insts, steps=30):
     cfg = dataclasses.replace(cfg, steps=steps, eval_every=10, warmup_steps=5)
     keys, hp = engine_inputs(insts)
-    data = E.make_data(cfg, insts)
-    state, hist = engine.train(E.task(cfg), keys, hp, data, E.schedule(cfg), progress=False, devices=jax.devices()[:1])
+    data = M.make_data(cfg, insts)
+    state, hist = engine.train(task(cfg), keys, hp, data, cfg.schedule(), progress=False, devices=jax.devices()[:1])
     return state, hist
 
 
@@ -72,7 +151,7 @@ def test_masked_instance_equals_the_narrower_smaller_model(train_embed):
     of exactly n=5 rows and 3 neurons: same losses, same parameters, with weight decay on."""
     inst = {"n": 5, "width": 3, "structured": False, "lr": 1e-2, "weight_decay": 0.1, "seed": 3}
     big = {**inst, "n": 7, "width": 6, "seed": 4}
-    wide = M.Config(n=5, width=3, max_n=9, max_width=8, d=6, train_embed=train_embed)
+    wide = Config(n=5, width=3, max_n=9, max_width=8, d=6, train_embed=train_embed)
     narrow = dataclasses.replace(wide, max_n=5, max_width=3)
     s_wide, h_wide = _train(wide, [inst, big])
     s_narrow, h_narrow = _train(narrow, [inst])
@@ -93,7 +172,7 @@ def test_masked_instance_equals_the_narrower_smaller_model(train_embed):
 
 
 def test_masked_neurons_get_exactly_zero_gradient_and_no_effect():
-    cfg = M.Config(n=4, width=2, max_n=4, max_width=5, d=6)
+    cfg = Config(n=4, width=2, max_n=4, max_width=5, d=6)
     inst = {"n": 4, "width": 2, "structured": False, "lr": 1e-2, "weight_decay": 0.1, "seed": 0}
     data = jax.tree_util.tree_map(lambda x: x[0], M.make_data(cfg, [inst]))
     p = M.init_params(cfg, jax.random.PRNGKey(0))

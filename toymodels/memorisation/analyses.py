@@ -1,5 +1,6 @@
-"""Analyses of a fact-lookup memoriser (tasks.memorisation): pure jnp functions of ONE
-instance's params and data (the padded arrays of `make_data`), vmappable over instances.
+"""Analyses of a fact-lookup memoriser (`model`): pure jnp functions of ONE instance's params
+and data (the padded arrays of `make_data`), vmappable over instances, and `analyse(run)`,
+which runs them all on every final model of a run into the `Results` claims and figures read.
 
 Definitions chosen here:
 - A fact is one pair (a, b) of the instance's table; s = 2 f(a, b) - 1 is its label sign, and
@@ -14,7 +15,7 @@ Definitions chosen here:
       mlp1_direct   = w_U . MLP1(x0)                    (MLP1 as if MLP0 were absent)
       mlp0_to_mlp1  = w_U . (MLP1(x0 + MLP0(x0)) - MLP1(x0))
 - Layer ablations replace a layer's output by its mean over the table (mean ablation).
-- Neuron direct logit attribution (DLA): neuron j of layer l adds post_lj (W_out[l, j] . w_U)
+- Neuron direct logit attribution (DLA): neuron j of layer l adds mlp_post.l[j] (W_out[l, j] . w_U)
   to the logit through the residual stream straight to the classifier. Signed by s.
 - Neurons for q of a fact: the fewest neurons, largest |contribution| first, whose
   |contributions| sum to at least q of the total |contribution| over all neurons (absolute
@@ -29,13 +30,23 @@ Definitions chosen here:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toymodels.memorisation.model import activation_fn, bce, forward
+from toymodels.memorisation import model as M
+from toymodels.memorisation.config import Config
+from toymodels.memorisation.model import bce, forward, mlp_layer, run_with_cache
+from toymodels.store import Run
 
 LN2 = float(np.log(2.0))
+# The published capacity of a saturated network, ~2 bits per parameter (Allen-Zhu & Li, Physics
+# of LMs 3.3; docs/papers.md, memorisation): the figures draw it.
+REFERENCE_BITS_PER_PARAM = 2.0
+CORRELATION_FACTS = 96  # facts per instance whose neuron-effect correlations are computed
 
 
 def _wmean(x, w, axis=None):
@@ -50,7 +61,20 @@ def _sign(data):
 # 1. Capacity
 
 
-def capacity(params: dict, data: dict, n_params, activation: str = "gelu") -> dict:
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Capacity:
+    """How much of its table a model stores (per instance, or (N,) stacked)."""
+
+    accuracy: jax.Array        # over the table
+    loss: jax.Array            # mean cross-entropy over the table (nats)
+    bits: jax.Array            # n^2 (ln 2 - loss) / ln 2
+    bits_per_param: jax.Array  # bits / trainable parameters of the unpadded model
+    train_accuracy: jax.Array
+    test_accuracy: jax.Array   # held-out pairs (0 when none)
+
+
+def capacity(params: dict, data: dict, n_params, activation: str = "gelu") -> Capacity:
     """Accuracy and loss over the table (and over train / held-out pairs), bits stored and bits
     per trainable parameter (`n_params`, the unpadded model's count)."""
     logits = forward(params, data, activation)
@@ -59,9 +83,9 @@ def capacity(params: dict, data: dict, n_params, activation: str = "gelu") -> di
     w = data["table_weight"]
     loss = _wmean(ce, w)
     bits = data["n"] ** 2 * (LN2 - loss) / LN2
-    return {"accuracy": _wmean(correct, w), "loss": loss, "bits": bits, "bits_per_param": bits / n_params,
-            "train_accuracy": _wmean(correct, data["train_weight"]),
-            "test_accuracy": _wmean(correct, data["test_weight"])}
+    return Capacity(accuracy=_wmean(correct, w), loss=loss, bits=bits, bits_per_param=bits / n_params,
+                    train_accuracy=_wmean(correct, data["train_weight"]),
+                    test_accuracy=_wmean(correct, data["test_weight"]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,9 +116,9 @@ def logistic_probe_accuracy(x: jax.Array, y: jax.Array, w: jax.Array, l2: float 
 def probe_accuracies(params: dict, data: dict, activation: str = "gelu") -> jax.Array:
     """Probe accuracy on the residual stream at the summed embeddings, after MLP0 and after MLP1
     (NaN for a one-layer model): (3,). Fitted on every pair of the table."""
-    _, acts = forward(params, data, activation, cache=True)
+    _, acts = run_with_cache(params, data, activation)
     out = []
-    for name in ("resid_0", "resid_1", "resid_2"):
+    for name in ("resid.0", "resid.1", "resid.2"):
         if name in acts:
             out.append(logistic_probe_accuracy(acts[name], data["labels"], data["table_weight"]))
         else:
@@ -106,24 +130,18 @@ def probe_accuracies(params: dict, data: dict, activation: str = "gelu") -> jax.
 # 3. Paths and layer ablations
 
 
-def _mlp(params, data, l, x, activation):
-    w_pad = data["hidden_mask"].shape[-1]
-    post = activation_fn(activation)(x @ params["W_in"][l, :, :w_pad] + params["b_in"][l, :w_pad]) * data["hidden_mask"]
-    return post, post @ params["W_out"][l, :w_pad]
-
-
 def path_logits(params: dict, data: dict, activation: str = "gelu") -> dict:
     """The logit of every padded pair split into direct, mlp0_direct, mlp1_direct, mlp0_to_mlp1
     (each (P,); the MLP1 terms are 0 in a one-layer model) and the logit itself; the four
     sum to the logit exactly (up to float rounding)."""
-    logits, acts = forward(params, data, activation, cache=True)
+    logits, acts = run_with_cache(params, data, activation)
     wu = params["w_U"]
-    x0 = acts["resid_0"]
-    out = {"direct": x0 @ wu + params["b_U"], "mlp0_direct": acts["mlp_out_0"] @ wu, "logit": logits}
+    x0 = acts["resid.0"]
+    out = {"direct": x0 @ wu + params["b_U"], "mlp0_direct": acts["mlp_out.0"] @ wu, "logit": logits}
     if params["W_in"].shape[0] > 1:
-        _, alone = _mlp(params, data, 1, x0, activation)
+        _, _, alone = mlp_layer(params, data, 1, x0, activation)
         out["mlp1_direct"] = alone @ wu
-        out["mlp0_to_mlp1"] = (acts["mlp_out_1"] - alone) @ wu
+        out["mlp0_to_mlp1"] = (acts["mlp_out.1"] - alone) @ wu
     else:
         out["mlp1_direct"] = out["mlp0_to_mlp1"] = jnp.zeros_like(logits)
     return out
@@ -132,28 +150,42 @@ def path_logits(params: dict, data: dict, activation: str = "gelu") -> dict:
 PATHS = ("direct", "mlp0_direct", "mlp1_direct", "mlp0_to_mlp1")
 
 
-def path_summary(params: dict, data: dict, activation: str = "gelu") -> dict:
-    """Mean signed contribution of each path over the table's facts, and its share of the mean
-    signed logit: {path: (2,) [mean, share]}; "logit": mean signed logit."""
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class PathSummary:
+    """The logit paths over a table's facts, signed towards the correct answer."""
+
+    mean: jax.Array   # (..., 4) mean signed contribution of each path, in the order of PATHS
+    share: jax.Array  # (..., 4) its share of the mean signed logit (the four sum to 1)
+    logit: jax.Array  # (...) the mean signed logit
+
+    def shares(self, i: int) -> dict[str, float]:
+        """{path: share} of instance i (of a stacked summary)."""
+        return {k: float(self.share[i, j]) for j, k in enumerate(PATHS)}
+
+
+def path_summary(params: dict, data: dict, activation: str = "gelu") -> PathSummary:
+    """Mean signed contribution of each path over the table's facts and its share of the mean
+    signed logit."""
     p = path_logits(params, data, activation)
     s, w = _sign(data), data["table_weight"]
     total = _wmean(s * p["logit"], w)
-    out = {k: jnp.stack([_wmean(s * p[k], w), _wmean(s * p[k], w) / total]) for k in PATHS}
-    out["logit"] = total
-    return out
+    # (mean, share) per path, then split: dividing the stacked means at once changed last bits under XLA
+    per_path = jnp.stack([jnp.stack([_wmean(s * p[k], w), _wmean(s * p[k], w) / total]) for k in PATHS])
+    return PathSummary(mean=per_path[:, 0], share=per_path[:, 1], logit=total)
 
 
 def layer_ablations(params: dict, data: dict, activation: str = "gelu") -> jax.Array:
     """Table accuracy with nothing ablated, MLP0 mean-ablated, MLP1 mean-ablated (NaN for one
     layer): (3,). Mean ablation: the layer's output replaced by its mean over the table."""
-    _, acts = forward(params, data, activation, cache=True)
+    _, acts = run_with_cache(params, data, activation)
     w, y = data["table_weight"], data["labels"] > 0.5
     layers = params["W_in"].shape[0]
 
     def run(ablate):
-        x = acts["resid_0"]
+        x = acts["resid.0"]
         for l in range(layers):
-            _, out = _mlp(params, data, l, x, activation)
+            _, _, out = mlp_layer(params, data, l, x, activation)
             if l == ablate:
                 out = jnp.broadcast_to(_wmean(out, w[:, None], axis=0), out.shape)
             x = x + out
@@ -170,12 +202,12 @@ def layer_ablations(params: dict, data: dict, activation: str = "gelu") -> jax.A
 def neuron_dla(params: dict, data: dict, activation: str = "gelu") -> jax.Array:
     """Direct logit attribution of every neuron to every padded pair's logit, unsigned:
     (P, layers * W), layer 0's neurons first. Masked neurons give 0."""
-    _, acts = forward(params, data, activation, cache=True)
+    _, acts = run_with_cache(params, data, activation)
     w_pad = data["hidden_mask"].shape[-1]
     cols = []
     for l in range(params["W_in"].shape[0]):
         readout = params["W_out"][l, :w_pad] @ params["w_U"]  # (W,)
-        cols.append(acts[f"post_{l}"] * readout)
+        cols.append(acts[f"mlp_post.{l}"] * readout)
     return jnp.concatenate(cols, axis=1)
 
 
@@ -191,7 +223,19 @@ def neurons_for_share(contrib: jax.Array, share: float) -> jax.Array:
     return jnp.where(total > 0, k.astype(jnp.float32), jnp.nan)
 
 
-def neurons_per_fact(params: dict, data: dict, activation: str = "gelu") -> dict:
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class NeuronsPerFact:
+    """Per fact (P,) (NaN outside the table): how many neurons carry it."""
+
+    k50: jax.Array           # neurons for 50% of its |direct logit attribution|
+    k90: jax.Array           # ... for 90%
+    k50_ablation: jax.Array  # neurons for 50% of its |single-neuron ablation effects|
+    k90_ablation: jax.Array  # ... for 90%
+    top_share: jax.Array     # share of its |DLA| carried by the largest neuron
+
+
+def neurons_per_fact(params: dict, data: dict, activation: str = "gelu") -> NeuronsPerFact:
     """Per fact (P,), NaN outside the table: neurons needed for 50% and 90% of the fact's
     neuron attribution, by direct logit attribution (k50, k90) and by single-neuron ablation
     effects (k50_ablation, k90_ablation, which include MLP0 neurons' effect through MLP1), and
@@ -205,13 +249,13 @@ def neurons_per_fact(params: dict, data: dict, activation: str = "gelu") -> dict
     for name, c in (("", dla), ("_ablation", abl)):
         out[f"k50{name}"] = neurons_for_share(c, 0.5)
         out[f"k90{name}"] = neurons_for_share(c, 0.9)
-    return {k: jnp.where(in_table, v, jnp.nan) for k, v in out.items()}
+    return NeuronsPerFact(**{k: jnp.where(in_table, v, jnp.nan) for k, v in out.items()})
 
 
 def single_neuron_ablations(params: dict, data: dict, activation: str = "gelu") -> jax.Array:
     """Signed effect of zeroing each neuron on each padded pair's logit, s * (logit -
     logit_without_neuron): (P, layers * W). Layer-0 ablations run through MLP1."""
-    logits, acts = forward(params, data, activation, cache=True)
+    logits, acts = run_with_cache(params, data, activation)
     s = _sign(data)
     dla = neuron_dla(params, data, activation)
     w_pad = data["hidden_mask"].shape[-1]
@@ -219,8 +263,8 @@ def single_neuron_ablations(params: dict, data: dict, activation: str = "gelu") 
         return dla * s[:, None]
 
     def zero_layer0_neuron(j):
-        x1 = acts["resid_1"] - acts["post_0"][:, j][:, None] * params["W_out"][0, j][None, :]
-        _, out1 = _mlp(params, data, 1, x1, activation)
+        x1 = acts["resid.1"] - acts["mlp_post.0"][:, j][:, None] * params["W_out"][0, j][None, :]
+        _, _, out1 = mlp_layer(params, data, 1, x1, activation)
         return (x1 + out1) @ params["w_U"] + params["b_U"]
 
     ablated0 = jax.lax.map(zero_layer0_neuron, jnp.arange(w_pad))  # (W, P)
@@ -228,7 +272,19 @@ def single_neuron_ablations(params: dict, data: dict, activation: str = "gelu") 
     return jnp.concatenate([effect0, dla[:, w_pad:]], axis=1) * s[:, None]
 
 
-def neuron_effect_correlation(params: dict, data: dict, fact_idx: jax.Array, activation: str = "gelu") -> dict:
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class NeuronEffectCorrelation:
+    """How alike sampled facts' neuron attributions are."""
+
+    matrix: jax.Array          # (F, F) correlation across neurons of the facts' DLA vectors
+    same_label: jax.Array      # mean off-diagonal correlation over facts with the same label
+    opposite_label: jax.Array  # ... over facts with opposite labels
+    labels: jax.Array          # (F,) the facts' labels
+
+
+def neuron_effect_correlation(params: dict, data: dict, fact_idx: jax.Array,
+                              activation: str = "gelu") -> NeuronEffectCorrelation:
     """Correlation across neurons of the DLA vectors of the facts `fact_idx` (padded pair
     indices inside the table): the matrix (F, F) and the mean off-diagonal correlation over
     pairs with the same label and with opposite labels. Only the instance's own neurons count."""
@@ -244,4 +300,123 @@ def neuron_effect_correlation(params: dict, data: dict, fact_idx: jax.Array, act
     y = data["labels"][fact_idx] > 0.5
     same = (y[:, None] == y[None, :]) & ~jnp.eye(len(fact_idx), dtype=bool)
     opposite = y[:, None] != y[None, :]
-    return {"matrix": c, "same_label": _wmean(c, same), "opposite_label": _wmean(c, opposite)}
+    return NeuronEffectCorrelation(matrix=c, same_label=_wmean(c, same), opposite_label=_wmean(c, opposite),
+                                   labels=data["labels"][fact_idx])
+
+
+# ---------------------------------------------------------------------------------------------
+# A finished run, analysed: every analysis above on every instance's final model, vmapped.
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class FinalAnalyses:
+    """Analyses of each instance's final model; leading axis: instance (N), P padded pairs."""
+
+    capacity: Capacity
+    probes: np.ndarray                # (N, 3) probe accuracy at the embeddings, after MLP0, after MLP1
+    paths: PathSummary
+    layer_ablations: np.ndarray       # (N, 3) accuracy: nothing, MLP0, MLP1 mean-ablated
+    neurons: NeuronsPerFact           # (N, P) each
+    top_ablation_share: np.ndarray    # (N, P) share of a correct fact's margin its top single-neuron ablation removes
+    flipped_by_one_neuron: np.ndarray  # (N,) share of correct facts one single-neuron ablation flips
+    correlation: NeuronEffectCorrelation  # over CORRELATION_FACTS sampled facts
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """Everything the memorisation claims and figures read."""
+
+    structure: str                   # the structured label kind
+    layers: int
+    instances: list[dict]
+    n_params: np.ndarray             # (N,) trainable parameters of each unpadded model
+    final: FinalAnalyses
+    metrics: dict[str, np.ndarray]   # in-loop metrics {"step": (T,), name: (T, N)}
+
+
+def correlation_facts(insts: list[dict], n_pad: int, k: int = CORRELATION_FACTS) -> np.ndarray:
+    """(N, k) padded pair indices: a seeded random sample of each instance's own table."""
+    out = []
+    for i, inst in enumerate(insts):
+        n = int(inst["n"])
+        pick = np.random.default_rng([int(inst["seed"]), n, i]).choice(n * n, size=min(k, n * n), replace=False)
+        pick = np.resize(pick, k)  # tables smaller than k repeat facts (never in the smallest presets' use)
+        a, b = np.divmod(pick, n)
+        out.append(a * n_pad + b)
+    return np.stack(out).astype(np.int32)
+
+
+@functools.partial(jax.jit, static_argnames="activation")
+def _final_analyses(params, data, n_params, facts, activation) -> FinalAnalyses:
+    def one(p, d, n_par, f):
+        abl = single_neuron_ablations(p, d, activation)
+        margin = _sign(d) * forward(p, d, activation)
+        top_ablation = jnp.max(abl, axis=1)
+        correct = (d["table_weight"] > 0) & (margin > 0)
+        return FinalAnalyses(
+            capacity=capacity(p, d, n_par, activation), probes=probe_accuracies(p, d, activation),
+            paths=path_summary(p, d, activation), layer_ablations=layer_ablations(p, d, activation),
+            neurons=neurons_per_fact(p, d, activation),
+            top_ablation_share=jnp.where(correct, top_ablation / jnp.where(correct, margin, 1.0), jnp.nan),
+            flipped_by_one_neuron=jnp.sum(correct & (top_ablation > margin)) / jnp.maximum(jnp.sum(correct), 1),
+            correlation=neuron_effect_correlation(p, d, f, activation))
+
+    return jax.vmap(one)(params, data, n_params, facts)
+
+
+def analyse(run: Run) -> Results:
+    cfg = Config(**run.config)
+    insts = run.instances
+    data = M.make_data(cfg, insts)
+    n_pad = int(round(data["labels"].shape[1] ** 0.5))
+    n_params = np.array([M.trainable_parameters(int(i["n"]), int(i["width"]), cfg.d, cfg.layers, cfg.train_embed)
+                         for i in insts], np.float32)
+    final = _final_analyses(run.final_params(), data, n_params, correlation_facts(insts, n_pad), cfg.activation)
+    return Results(structure=cfg.structure, layers=cfg.layers, instances=insts, n_params=n_params,
+                   final=jax.tree_util.tree_map(np.asarray, final), metrics=run.metrics)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which instances to read: capacity per width, and random tables beside structured ones
+
+
+def capacity_table(results: Results) -> list[dict]:
+    """Random-label instances grouped by (width, seed): the most bits any table size stored,
+    bits per parameter there, and whether the width is saturated (its largest table is not
+    memorised: accuracy < 0.99), i.e. at capacity."""
+    insts, cap = results.instances, results.final.capacity
+    groups: dict[tuple, list[int]] = {}
+    for i, inst in enumerate(insts):
+        if not inst["structured"]:
+            groups.setdefault((int(inst["width"]), int(inst["seed"])), []).append(i)
+    out = []
+    for (w, seed), idx in sorted(groups.items()):
+        best = max(idx, key=lambda i: cap.bits[i])
+        largest = max(idx, key=lambda i: insts[i]["n"])
+        out.append({"width": w, "seed": seed, "params": int(results.n_params[best]), "n_best": int(insts[best]["n"]),
+                    "bits": float(cap.bits[best]), "bits_per_param": float(cap.bits_per_param[best]),
+                    "largest_n": int(insts[largest]["n"]), "largest_acc": float(cap.accuracy[largest]),
+                    "saturated": bool(cap.accuracy[largest] < 0.99)})
+    return out
+
+
+def capacity_instance(results: Results, row: dict) -> int:
+    """The instance of a capacity_table row: its width and seed at the table size storing the most bits."""
+    return next(i for i, inst in enumerate(results.instances) if not inst["structured"]
+                and int(inst["width"]) == row["width"] and int(inst["seed"]) == row["seed"]
+                and int(inst["n"]) == row["n_best"])
+
+
+def at_capacity(results: Results) -> list[int]:
+    """Random-label instances of saturated widths at the table size storing the most bits."""
+    return [capacity_instance(results, row) for row in capacity_table(results) if row["saturated"]]
+
+
+def random_structured_pairs(results: Results) -> list[tuple[int, int]]:
+    """(random, structured) instance pairs with the same n, width, seed and hyperparameters."""
+    insts = results.instances
+    key = lambda inst: (inst["n"], inst["width"], inst["seed"], inst.get("lr"), inst.get("weight_decay"))  # noqa: E731
+    structured = {key(inst): i for i, inst in enumerate(insts) if inst["structured"]}
+    return [(i, structured[key(inst)]) for i, inst in enumerate(insts)
+            if not inst["structured"] and key(inst) in structured]

@@ -6,7 +6,11 @@ as E0[a] + E1[b]; MLP0 (and MLP1 when layers = 2) add W_out act(W_in x + b_in) t
 output bias); a binary linear classifier reads logit = w_U . x + b_U. Full batch over the
 table's pairs, AdamW, binary cross-entropy.
 
-Parameters (one instance):
+`Memoriser` is that model, unpadded (n rows, `width` neurons), as a flax module recording its
+activations by name; `forward` is the padded, masked fast path that training and the analyses
+run on the pure parameter dict (tests check it equals the module, forward and gradient).
+
+Parameters (one instance, padded):
     E0, E1   (max_n, d)                  row a is integer a's embedding at position 0 / 1
     W_in     (layers, d, max_width)      b_in (layers, max_width)
     W_out    (layers, max_width, d)
@@ -34,74 +38,16 @@ of them: there is nothing to generalise) so that generalisation is measured on t
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import nnx
 
 from toymodels.errors import ConfigError
-
-LABEL_KINDS = ("random", "row", "xor")
-ACTIVATIONS = ("gelu", "relu")
-MAX_PAIRS = 2**24  # every analysis holds per-pair, per-neuron arrays of all n^2 pairs
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    n: int = 32                  # table size (sweepable: the instance's own n <= max_n)
-    width: int = 16              # neurons per MLP layer (sweepable: <= max_width)
-    structured: bool = False     # sweepable: False = random labels, True = `structure` labels
-    structure: str = "row"       # the structured label kind: "row" or "xor"
-    max_n: int = 64              # rows of the embedding tables (compiled shape)
-    max_width: int = 64          # neurons per layer in the parameters (compiled shape)
-    d: int = 32                  # embedding / residual dimension
-    layers: int = 2              # MLP layers: 1 or 2
-    activation: str = "gelu"     # "gelu" or "relu"
-    train_embed: bool = False    # train the embeddings too (counted as parameters then)
-    frac_train: float = 0.8      # structured labels: share of pairs trained on
-    table_seed: int = 0
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 50
-    final_lr_frac: float = 0.05  # cosine decay of the learning rate to this fraction at the end
-    steps: int = 4000
-    eval_every: int = 100
-    checkpoint_every: int = 0    # 0: only the last step
-    seed: int = 0
-    seeds: int = 1
-
-    def validate(self) -> None:
-        if self.n < 2:
-            raise ConfigError(f"table size n must be >= 2 (got n={self.n})")
-        if self.max_n < self.n:
-            raise ConfigError(f"n={self.n} exceeds max_n={self.max_n} (the compiled embedding table); --set max_n={self.n}")
-        if self.max_n**2 > MAX_PAIRS:
-            raise ConfigError(f"max_n={self.max_n} is too large: its {self.max_n**2:,} pairs exceed the "
-                              f"{MAX_PAIRS:,} the analyses can hold; use max_n <= {int(MAX_PAIRS**0.5)}")
-        for name in ("d", "width", "max_width", "steps", "eval_every", "seeds"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be a positive integer (got {name}={getattr(self, name)})")
-        if self.max_width < self.width:
-            raise ConfigError(f"width={self.width} exceeds max_width={self.max_width} (the compiled MLP); "
-                              f"--set max_width={self.width}")
-        if self.structure not in LABEL_KINDS[1:]:
-            raise ConfigError(f"unknown label kind structure={self.structure!r}; known structured kinds: "
-                              f"{', '.join(LABEL_KINDS[1:])} (random labels: structured=0)")
-        if self.layers not in (1, 2):
-            raise ConfigError(f"layers must be 1 or 2 (got {self.layers})")
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"unknown activation {self.activation!r}; known: {', '.join(ACTIVATIONS)}")
-        if not 0.0 < self.frac_train <= 1.0:
-            raise ConfigError(f"frac_train must lie in (0, 1] (got {self.frac_train})")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ConfigError(f"need lr > 0 and weight_decay >= 0 (got lr={self.lr}, weight_decay={self.weight_decay})")
-        if not 0.0 <= self.final_lr_frac <= 1.0:
-            raise ConfigError(f"final_lr_frac must lie in [0, 1] (got {self.final_lr_frac})")
-        for name in ("warmup_steps", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0 (got {getattr(self, name)})")
+from toymodels.memorisation.config import LABEL_KINDS, Config
+from toymodels.models import module
+from toymodels.models.module import record
 
 
 def label_kind(cfg: Config, structured) -> str:
@@ -187,45 +133,86 @@ def _rows(key: jax.Array, count: int, size: int, scale: float) -> jax.Array:
     return jax.vmap(lambda k: jax.random.normal(k, (size,), jnp.float32))(keys) * scale
 
 
-def init_params(cfg: Config, key: jax.Array) -> dict[str, jax.Array]:
-    """Embeddings, W_in and W_out ~ N(0, 1/d) entries (embedding rows have norm ~1), biases 0,
-    w_U ~ N(0, 1/d). Each embedding row and each neuron (its W_in column and W_out row) comes
-    from a key of its own, so smaller tables and narrower models are prefixes of larger ones."""
-    k_e0, k_e1, k_mlp, k_u = jax.random.split(key, 4)
-    s = 1.0 / np.sqrt(cfg.d)
-    neurons = [_rows(jax.random.fold_in(k_mlp, l), cfg.max_width, 2 * cfg.d, s) for l in range(cfg.layers)]
-    return {
-        "E0": _rows(k_e0, cfg.max_n, cfg.d, s),
-        "E1": _rows(k_e1, cfg.max_n, cfg.d, s),
-        "W_in": jnp.stack([nr[:, : cfg.d].T for nr in neurons]),
-        "b_in": jnp.zeros((cfg.layers, cfg.max_width), jnp.float32),
-        "W_out": jnp.stack([nr[:, cfg.d:] for nr in neurons]),
-        "w_U": jax.random.normal(k_u, (cfg.d,), jnp.float32) * s,
-        "b_U": jnp.zeros((), jnp.float32),
-    }
-
-
 def activation_fn(name: str):
     return jax.nn.relu if name == "relu" else jax.nn.gelu  # gelu: the tanh approximation
 
 
-def forward(params: dict, data: dict, activation: str = "gelu", cache: bool = False):
-    """Logits (P,) on every padded pair; with cache, also a dict of named activations:
-    resid_0 (P, d) summed embeddings, post_l (P, W) masked hidden activations of layer l,
-    mlp_out_l (P, d), resid_{l+1} (P, d) after layer l; logit = w_U . resid_final + b_U."""
-    n_pad = int(round(data["labels"].shape[-1] ** 0.5))
+class Memoriser(nnx.Module):
+    """One memoriser of n integers per position and `width` neurons per layer, unpadded.
+
+    Init: embeddings, W_in and W_out ~ N(0, 1/d) entries (embedding rows have norm ~1), biases 0,
+    w_U ~ N(0, 1/d). Each embedding row and each neuron (its W_in column and W_out row) comes
+    from a key of its own, so smaller tables and narrower models are prefixes of larger ones."""
+
+    def __init__(self, n: int, width: int, d: int, layers: int, activation: str, key: jax.Array):
+        k_e0, k_e1, k_mlp, k_u = jax.random.split(key, 4)
+        s = 1.0 / np.sqrt(d)
+        neurons = [_rows(jax.random.fold_in(k_mlp, l), width, 2 * d, s) for l in range(layers)]
+        self.E0 = nnx.Param(_rows(k_e0, n, d, s))
+        self.E1 = nnx.Param(_rows(k_e1, n, d, s))
+        self.W_in = nnx.Param(jnp.stack([nr[:, :d].T for nr in neurons]))
+        self.b_in = nnx.Param(jnp.zeros((layers, width), jnp.float32))
+        self.W_out = nnx.Param(jnp.stack([nr[:, d:] for nr in neurons]))
+        self.w_U = nnx.Param(jax.random.normal(k_u, (d,), jnp.float32) * s)
+        self.b_U = nnx.Param(jnp.zeros((), jnp.float32))
+        self.activation = activation
+
+    def __call__(self, a: jax.Array, b: jax.Array, cache: dict | None = None) -> jax.Array:
+        """Logits (batch,) of the pairs (a, b) (each (batch,) ints < n). resid.<l> is the
+        residual stream before layer l; resid.<layers> the one the classifier reads."""
+        p = module.params_of(self)
+        act = activation_fn(self.activation)
+        x = record(cache, "embed", p["E0"][a] + p["E1"][b])
+        for l in range(p["W_in"].shape[0]):
+            record(cache, f"resid.{l}", x)
+            pre = record(cache, f"mlp_pre.{l}", x @ p["W_in"][l] + p["b_in"][l])
+            post = record(cache, f"mlp_post.{l}", act(pre))
+            x = x + record(cache, f"mlp_out.{l}", post @ p["W_out"][l])
+        record(cache, f"resid.{p['W_in'].shape[0]}", x)
+        return record(cache, "logits", x @ p["w_U"] + p["b_U"])
+
+
+def init_params(cfg: Config, key: jax.Array) -> dict[str, jax.Array]:
+    """The padded parameters one instance trains: a Memoriser of max_n rows and max_width neurons."""
+    return module.params_of(Memoriser(cfg.max_n, cfg.max_width, cfg.d, cfg.layers, cfg.activation, key))
+
+
+def bind(params: dict, activation: str = "gelu") -> Memoriser:
+    """The Memoriser holding `params` (sizes read from their shapes)."""
+    (layers, d, width), n = params["W_in"].shape, params["E0"].shape[0]
+    return module.bind(lambda: Memoriser(n, width, d, layers, activation, jax.random.PRNGKey(0)), params)
+
+
+def mlp_layer(params: dict, data: dict, l: int, x: jax.Array, activation: str) -> tuple[jax.Array, ...]:
+    """Layer l of the padded model on residual x (P, d): pre-activations, masked post-activations
+    (P, W) and what the layer writes back (P, d)."""
     w_pad = data["hidden_mask"].shape[-1]
+    pre = x @ params["W_in"][l, :, :w_pad] + params["b_in"][l, :w_pad]
+    post = activation_fn(activation)(pre) * data["hidden_mask"]
+    return pre, post, post @ params["W_out"][l, :w_pad]
+
+
+def forward(params: dict, data: dict, activation: str = "gelu", cache: dict | None = None) -> jax.Array:
+    """The fast path training and the analyses use: logits (P,) on every padded pair of one
+    instance's padded parameters, its neurons masked by data["hidden_mask"]. Records the
+    Memoriser's activations by the same names (padded pairs and neurons)."""
+    n_pad = int(round(data["labels"].shape[-1] ** 0.5))
     a, b = pair_indices(n_pad)
-    act = activation_fn(activation)
-    x = params["E0"][:n_pad][a] + params["E1"][:n_pad][b]
-    acts = {"resid_0": x}
+    x = record(cache, "embed", params["E0"][:n_pad][a] + params["E1"][:n_pad][b])
     for l in range(params["W_in"].shape[0]):
-        post = act(x @ params["W_in"][l, :, :w_pad] + params["b_in"][l, :w_pad]) * data["hidden_mask"]
-        out = post @ params["W_out"][l, :w_pad]
-        x = x + out
-        acts |= {f"post_{l}": post, f"mlp_out_{l}": out, f"resid_{l + 1}": x}
-    logits = x @ params["w_U"] + params["b_U"]
-    return (logits, acts) if cache else logits
+        record(cache, f"resid.{l}", x)
+        pre, post, out = mlp_layer(params, data, l, x, activation)
+        record(cache, f"mlp_pre.{l}", pre)
+        record(cache, f"mlp_post.{l}", post)
+        x = x + record(cache, f"mlp_out.{l}", out)
+    record(cache, f"resid.{params['W_in'].shape[0]}", x)
+    return record(cache, "logits", x @ params["w_U"] + params["b_U"])
+
+
+def run_with_cache(params: dict, data: dict, activation: str = "gelu") -> tuple[jax.Array, dict[str, jax.Array]]:
+    """(logits, {activation name: array}) of the padded forward."""
+    cache: dict[str, jax.Array] = {}
+    return forward(params, data, activation, cache), cache
 
 
 def bce(logits: jax.Array, labels: jax.Array) -> jax.Array:
