@@ -1,13 +1,11 @@
-"""End to end through the CLI: a tiny memorisation grid makes every figure and a report whose
-claims are measured; bad input is one line, exit 2, nothing written. The presets' own grids
-(recipe.PRESET_SETS) run behind -m paper."""
+"""End to end: a tiny memorisation grid makes every figure and a report whose claims are measured
+(bad input: tests/test_cli.py). The presets' own grids (recipe.PRESET_SETS) run behind -m paper."""
 
 import json
 
 import pytest
 
 from toymodels import load_run, reproduce
-from toymodels.cli import main
 from toymodels.memorisation import analyses as A
 from toymodels.memorisation.recipe import PRESET_SETS, RECIPE
 from toymodels.pipeline import figure_names
@@ -41,25 +39,6 @@ def test_analyse_gives_one_row_of_results_per_instance(tiny_run):
     for row in table:
         inst = results.instances[A.capacity_instance(results, row)]
         assert (inst["width"], inst["n"], inst["structured"]) == (row["width"], row["n_best"], False)
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--set", "n=1"], "table size n must be >= 2"),
-    (["--set", "d=0"], "d must be a positive integer"),
-    (["--set", "width=0"], "width must be a positive integer"),
-    (["--set", "width=-3"], "width must be a positive integer"),
-    (["--set", "structure=parity"], "unknown label kind structure='parity'"),
-    (["--set", "max_n=100000", "--set", "n=100000"], "too large"),
-    (["--set", "n=8,500"], "exceeds max_n"),
-    (["--set", "layers=3"], "layers must be 1 or 2"),
-    (["--set", "d=8,16"], "d cannot be swept"),
-])
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
-    out = tmp_path / "run"
-    assert main(["reproduce", "memorisation", "--out", str(out), *args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("toymodels: error:") and message in err and "\n" not in err
-    assert not out.exists()
 
 
 @pytest.mark.paper

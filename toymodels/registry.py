@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from toymodels.errors import ConfigError
 from toymodels.grokking.recipe import RECIPE as GROKKING
+from toymodels.memorisation.recipe import RECIPE as MEMORISATION
+from toymodels.recipe import Recipe
 from toymodels.superposition.recipe import RECIPE as SUPERPOSITION
 from toymodels.universality.recipe import RECIPE as UNIVERSALITY
-from toymodels.recipe import Recipe
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (GROKKING, SUPERPOSITION, UNIVERSALITY)}
+RECIPES: dict[str, Recipe] = {r.name: r for r in (GROKKING, SUPERPOSITION, UNIVERSALITY, MEMORISATION)}
 
 
 def get(name: str) -> Recipe:
