@@ -25,26 +25,30 @@ Measures (medians over --repeats, after a warm-up/compile call, block_until_read
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
-import platform as _platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from harness import ROOT, rounded, stats, timed, write_result  # benchmarks/ is on sys.path when run as a script
-
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from harness import (  # benchmarks/ is on sys.path when run as a script
+    environment,
+    finish,
+    parser,
+    rounded,
+    stats,
+    timed,
+)
 
 from toymodels import engine  # noqa: E402
-from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
 from toymodels.models import pairs, transformer  # noqa: E402
+from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
 
 TORCH_ANCHOR_MS = 980.0  # docs/papers.md, speed anchors: reference PyTorch code, 2-core CPU, per step
 SEED_COUNTS = (1, 8, 64)
@@ -336,9 +340,7 @@ def run(args) -> dict:
             print(msg, file=sys.stderr, flush=True)
 
     out: dict = {
-        "benchmark": "grokking", "mode": "quick" if args.quick else "full",
-        "platform": platform, "device_kind": dev.device_kind, "n_devices": jax.device_count(),
-        "jax_version": jax.__version__, "python": _platform.python_version(), "cpu_count": os.cpu_count(),
+        "benchmark": "grokking", "mode": "quick" if args.quick else "full", **environment(),
         "matmul_precision": str(jax.config.jax_default_matmul_precision or "default"), "repeats": R,
     }
 
@@ -482,23 +484,16 @@ def summary(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", help="write the JSON here (default: print it and write "
-                                  "benchmarks/results/grokking-<platform>[-quick].json)")
-    ap.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median reported)")
-    ap.add_argument("--quick", action="store_true", help="tiny sizes, a smoke test in seconds; numbers meaningless")
+    ap = parser(__doc__, repeats=5)
     ap.add_argument("--chunk-steps", type=int, default=0, help="override the steps per timed chunk (1 seed)")
     ap.add_argument("--torch-python", default=os.environ.get("TOYMODELS_TORCH_PYTHON"),
                     help="a Python with torch (e.g. a venv's bin/python) for the measured PyTorch comparison, CPU only; "
                          "default $TOYMODELS_TORCH_PYTHON, else skipped")
     ap.add_argument("--no-torch", action="store_true", help="skip the measured PyTorch comparison")
-    ap.add_argument("--silent", action="store_true", help="no progress or summary on stderr")
     args = ap.parse_args(argv)
-    if args.repeats < 1:
-        ap.error("--repeats must be >= 1")
 
     result = run(args)
-    write_result(result, args.out, f"grokking-{result['platform']}{'-quick' if args.quick else ''}")
+    finish(result, args, "grokking")
     if not args.silent:
         print(summary(result), file=sys.stderr)
     return 0

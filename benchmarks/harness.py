@@ -6,7 +6,10 @@ them on sys.path."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import platform
 import statistics
 import sys
 import time
@@ -73,6 +76,36 @@ class EngineChunk:
 
     def seconds(self, repeats: int) -> list[float]:
         return timed(self.run, repeats)
+
+
+def parser(doc: str, repeats: int) -> argparse.ArgumentParser:
+    """The flags every benchmark takes: --out, --repeats, --quick, --silent (add your own)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", help="write the JSON here (default: print it and write benchmarks/results/<name>.json)")
+    ap.add_argument("--repeats", type=_at_least_one, default=repeats, help="timed calls per measurement (median reported)")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, a smoke test in seconds; numbers meaningless")
+    ap.add_argument("--silent", action="store_true", help="no progress or summary on stderr")
+    return ap
+
+
+def _at_least_one(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return n
+
+
+def environment() -> dict:
+    """Where the numbers were taken: JAX platform and device, versions, cores."""
+    dev = jax.devices()[0]
+    return {"platform": dev.platform, "device_kind": dev.device_kind, "n_devices": jax.device_count(),
+            "jax_version": jax.__version__, "python": platform.python_version(), "machine": platform.machine(),
+            "cpu_count": os.cpu_count()}
+
+
+def finish(result: dict, args: argparse.Namespace, name: str) -> None:
+    """Write the JSON of benchmark `name` (results/<name>-<platform>[-quick].json unless --out)."""
+    write_result(result, args.out, f"{name}-{jax.devices()[0].platform}{'-quick' if args.quick else ''}")
 
 
 def write_result(result: dict, out: str | None, name: str | None) -> None:

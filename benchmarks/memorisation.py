@@ -13,12 +13,8 @@ the chunk's end-of-chunk metric evaluation is included.
 
 from __future__ import annotations
 
-import argparse
-import platform
+from harness import EngineChunk, environment, finish, parser, rounded, stats
 
-import jax
-
-from harness import EngineChunk, rounded, stats, write_result
 from toymodels.memorisation.recipe import PRESET_SETS
 
 TINY = ("n=6,8", "width=2,4", "structured=0,1", "d=8", "max_n=16", "max_width=4")
@@ -42,13 +38,8 @@ def _largest(sets: tuple[str, ...], key: str) -> int:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    res = {"device": jax.devices()[0].platform, "n_devices": len(jax.devices()), "machine": platform.machine(),
-           "jax": jax.__version__, "note": "medians over repeats after a warm-up call; metrics evaluation included"}
+    args = parser(__doc__, repeats=5).parse_args(argv)
+    res = {**environment(), "note": "medians over repeats after a warm-up call; metrics evaluation included"}
     if args.quick:
         res["tiny_grid"] = measure("quick", TINY, 5, 2)
     else:
@@ -59,7 +50,7 @@ def main(argv=None) -> dict:
             res[preset] = {"grid": grid, "largest_instance_alone": one,
                            "grid_vs_largest_alone_instance_steps_ratio":
                                rounded(grid["instance_steps_per_s"] / one["instance_steps_per_s"], 3)}
-    write_result(res, args.out, None if args.quick else f"memorisation_{res['device']}")
+    finish(res, args, "memorisation")
     return res
 
 

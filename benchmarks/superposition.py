@@ -25,9 +25,6 @@ Measured, each a median over --repeats timed chunks after a compile/warm-up call
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform as _platform
 import statistics
 import sys
 import time
@@ -36,7 +33,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from harness import EngineChunk, rounded, timed, write_result  # benchmarks/ is on sys.path when run as a script
+from harness import (  # benchmarks/ is on sys.path when run as a script
+    EngineChunk,
+    environment,
+    finish,
+    parser,
+    rounded,
+    timed,
+)
 
 from toymodels import engine
 from toymodels.superposition import model as sp
@@ -142,10 +146,7 @@ def run(args) -> dict:
     figure_set = EngineChunk("superposition", "paper", steps, seeds=1, sets=sets)  # the whole figure set, one program
     cfg = figure_set.cfg
     gs = {g.name: g for g in sp.stacks(cfg)}
-    dev = jax.devices()[0]
-    out = {"benchmark": "superposition", "mode": "quick" if args.quick else "full", "platform": dev.platform,
-           "device_kind": dev.device_kind, "n_devices": jax.device_count(), "jax_version": jax.__version__,
-           "python": _platform.python_version(), "cpu_count": os.cpu_count(), "repeats": args.repeats,
+    out = {"benchmark": "superposition", "mode": "quick" if args.quick else "full", **environment(), "repeats": args.repeats,
            "chunk_steps": steps, "batch": cfg.batch,
            "note": "instance-steps/s = models trained x steps per second; medians over repeats; the engine's "
                    "chunk includes one metrics evaluation per chunk"}
@@ -209,18 +210,11 @@ def summary(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", help="write the JSON here (default: print it and write "
-                                  "benchmarks/results/superposition-<platform>[-quick].json)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed chunks per measurement (median reported)")
+    ap = parser(__doc__, repeats=3)
     ap.add_argument("--chunk-steps", type=int, default=0, help="steps per timed chunk (default 50, --quick 5)")
-    ap.add_argument("--quick", action="store_true", help="tiny sizes, a smoke test in seconds; numbers meaningless")
-    ap.add_argument("--silent", action="store_true", help="no progress or summary on stderr")
     args = ap.parse_args(argv)
-    if args.repeats < 1:
-        ap.error("--repeats must be >= 1")
     result = run(args)
-    write_result(result, args.out, f"superposition-{result['platform']}{'-quick' if args.quick else ''}")
+    finish(result, args, "superposition")
     if not args.silent:
         print(summary(result), file=sys.stderr)
     return 0

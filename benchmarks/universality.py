@@ -13,12 +13,7 @@ extrapolates the paper run (250k epochs x 50 seeds) from the 50-seed rate.
 
 from __future__ import annotations
 
-import argparse
-import platform
-
-import jax
-
-from harness import EngineChunk, rounded, stats, write_result
+from harness import EngineChunk, environment, finish, parser, rounded, stats
 
 
 def measure(n_seeds: int, chunk: int, repeats: int, sets: tuple[str, ...]) -> dict:
@@ -31,21 +26,16 @@ def measure(n_seeds: int, chunk: int, repeats: int, sets: tuple[str, ...]) -> di
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
+    args = parser(__doc__, repeats=3).parse_args(argv)
     sets = ("group=S3", "d_embed=16", "d_hidden=16") if args.quick else ()
     chunks = {1: 2, 2: 2} if args.quick else {1: 20, 10: 5, 50: 2}
     rows = [measure(n, chunk, args.repeats, sets) for n, chunk in chunks.items()]
     rate = rows[-1]["epochs_per_s"]
     result = {"benchmark": "universality S5 MLP (paper preset)" + (" [quick smoke]" if args.quick else ""),
-              "platform": jax.devices()[0].platform, "device": str(jax.devices()[0]), "machine": platform.machine(),
-              "jax": jax.__version__, "by_seeds": rows,
+              **environment(), "by_seeds": rows,
               "paper_run_hours_at_measured_rate": rounded(250_000 / rate / 3600),
               "note": "epochs are full-batch steps over the 5760 train pairs; medians of --repeats chunks"}
-    write_result(result, args.out, None if args.quick else f"universality-{result['platform']}")
+    finish(result, args, "universality")
     return result
 
 

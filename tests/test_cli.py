@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TINY as TINY_SETS
 
 import toymodels
 import toymodels.cli
 from toymodels import load_run
 from toymodels.cli import main
-from conftest import TINY as TINY_SETS
 
 ROOT = Path(__file__).parents[1]
 TINY = [*(a for item in TINY_SETS["grokking"] for a in ("--set", item)), "--no-progress"]

@@ -10,10 +10,10 @@ import pytest
 
 from toymodels.algebra import fourier
 from toymodels.grokking import analyses as g
-from toymodels.grokking.handbuilt import fourier_algorithm_params, ideal_loss, scale_for_loss
 from toymodels.grokking import model as ma
 from toymodels.grokking.config import Config
-from toymodels.models import pairs, transformer
+from toymodels.grokking.handbuilt import fourier_algorithm_params, ideal_loss, scale_for_loss
+from toymodels.models import transformer
 
 P = 23
 FREQS = [3, 7, 11]  # 11 = (p-1)/2, the top frequency (the reference's scan skips it)

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from toymodels.errors import ConfigError
 from toymodels.algebra.groups import group
+from toymodels.errors import ConfigError
 
 ALL = ["C1", "C2", "C7", "C12", "D3", "D5", "D6", "S1", "S3", "S4", "S5", "S6", "A3", "A4", "A5", "A6",
        "C3xS3", "C2xC2xC2", "D4xC2"]

@@ -6,8 +6,8 @@ import pytest
 
 from toymodels.algebra import fourier
 from toymodels.algebra import irreps as R
-from toymodels.errors import ConfigError
 from toymodels.algebra.groups import group
+from toymodels.errors import ConfigError
 
 ALL = ["C1", "C2", "C7", "C12", "D3", "D5", "D6", "S2", "S3", "S4", "S5", "S6", "A3", "A4", "A5", "A6",
        "C3xS3", "C2xC2xC2", "C3xC3", "D4xC2"]

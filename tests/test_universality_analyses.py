@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from toymodels.algebra.groups import group
 from toymodels.universality import analyses as U
 from toymodels.universality.handbuilt import representation_mlp_params
-from toymodels.algebra.groups import group
 
 CASES = [("S4", ["sign", "standard"]), ("D7", ["k=2"]), ("A4", ["(2,2)", "standard"]), ("C3xS3", ["k=1⊗standard"])]
 

@@ -4,6 +4,7 @@
 import json
 
 from conftest import tiny_args
+
 from toymodels.cli import main
 from toymodels.universality.figures import FIGURES
 

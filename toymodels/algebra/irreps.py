@@ -44,8 +44,9 @@ import itertools
 
 import numpy as np
 
+from toymodels.algebra.groups import Group
+from toymodels.algebra.groups import group as _group
 from toymodels.errors import ConfigError
-from toymodels.algebra.groups import Group, group as _group
 
 KIND_OF_ENDO = {1: "real", 2: "complex", 4: "quaternionic"}
 

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from toymodels.memorisation.analyses import (PATHS, REFERENCE_BITS_PER_PARAM, Results, capacity_instance,
-                                             capacity_table, random_structured_pairs)
+from toymodels.memorisation.analyses import (
+    PATHS,
+    REFERENCE_BITS_PER_PARAM,
+    Results,
+    capacity_instance,
+    capacity_table,
+    random_structured_pairs,
+)
 from toymodels.plotting import band, band_note, plt, subplots
-
 
 # ---------------------------------------------------------------------------------------------
 # Helpers

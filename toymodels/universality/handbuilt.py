@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from toymodels.algebra.irreps import irrep_index, irreps
 from toymodels.algebra.groups import Group
+from toymodels.algebra.irreps import irrep_index, irreps
 
 
 def representation_mlp_params(g: Group, chosen: list[str], d_hidden: int = 512, scale: float = 20.0,
