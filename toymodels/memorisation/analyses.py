@@ -45,7 +45,7 @@ from toymodels.store import Run
 LN2 = float(np.log(2.0))
 # The published capacity of a saturated network, ~2 bits per parameter (Allen-Zhu & Li, Physics
 # of LMs 3.3; docs/papers.md, memorisation): the figures draw it.
-REFERENCE_BITS_PER_PARAM = 2.0
+PAPER_BITS_PER_PARAM = 2.0
 CORRELATION_FACTS = 96  # facts per instance whose neuron-effect correlations are computed
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from toymodels.memorisation.analyses import (
     PATHS,
-    REFERENCE_BITS_PER_PARAM,
+    PAPER_BITS_PER_PARAM,
     Results,
     capacity_instance,
     capacity_table,
@@ -67,7 +67,7 @@ def capacity_curves(results: Results):
     for (w, (sizes, idx)), c in zip(grid.items(), _colors(len(grid))):
         band(ax_acc, sizes, cap.accuracy[idx], label=f"width {w}", color=c, marker="o")
         band(ax_bits, sizes, cap.bits[idx], label=f"width {w}", color=c, marker="o")
-        ax_bits.axhline(REFERENCE_BITS_PER_PARAM * results.n_params[idx[0, 0]], color=c, ls=":", lw=1)
+        ax_bits.axhline(PAPER_BITS_PER_PARAM * results.n_params[idx[0, 0]], color=c, ls=":", lw=1)
     if grid:
         all_n = np.unique(np.concatenate([s for s, _ in grid.values()]))
         ax_bits.plot(all_n, all_n**2, color="gray", lw=1, label="n² (whole table)")
@@ -95,7 +95,7 @@ def bits_per_parameter(results: Results):
         if rows:
             ax.scatter([r["params"] for r in rows], [r["bits_per_param"] for r in rows], s=50, marker=marker,
                        color="tab:red" if sat else "tab:blue", label=text, zorder=3)
-    ax.axhline(REFERENCE_BITS_PER_PARAM, color="k", ls=":", label="~2 bits/param (published)")
+    ax.axhline(PAPER_BITS_PER_PARAM, color="k", ls=":", label="~2 bits/param (published)")
     ax.set_xscale("log")
     ax.set(xlabel="trainable parameters (embeddings frozen)", ylabel="bits stored per trainable parameter",
            title="Bits per parameter")

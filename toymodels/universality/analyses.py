@@ -331,8 +331,8 @@ def learning_steps(similarity: jax.Array, steps: jax.Array, threshold: float) ->
 # at every checkpoint (vmapped over instances, mapped over checkpoints to bound memory).
 
 # docs/papers.md, universality: S5 MLP, 50 seeds: how often each irrep was key.
-REFERENCE_S5_COUNTS = {"sign": 49, "standard": 49, "(2,2,1)": 18, "standard_sign": 17, "(3,2)": 10, "(3,1,1)": 0}
-REFERENCE_S5_SEEDS = 50
+PAPER_S5_COUNTS = {"sign": 49, "standard": 49, "(2,2,1)": 18, "standard_sign": 17, "(3,2)": 10, "(3,1,1)": 0}
+PAPER_S5_SEEDS = 50
 EMBEDDING_PARTS = ("left", "right", "unembed")  # the middle axis of embedding_fve
 
 

@@ -134,7 +134,7 @@ def key_irrep_frequency(results: Results):
     ax.set_xticks(np.arange(len(names)), [f"{nm}\n(d={d})" for nm, d in zip(names, dims)], rotation=60, fontsize=7)
     ax.set(ylabel=f"fraction of {n} seeds", ylim=(0, 1.05), title="how often each irrep is key (sorted by dimension)")
     if results.group.upper() == "S5":
-        ref = [U.REFERENCE_S5_COUNTS.get(nm, np.nan) / U.REFERENCE_S5_SEEDS for nm in names]
+        ref = [U.PAPER_S5_COUNTS.get(nm, np.nan) / U.PAPER_S5_SEEDS for nm in names]
         ax.scatter(np.arange(len(names)), ref, marker="_", s=300, color="k", label="reference (50 seeds)")
         ax.legend()
     return fig

@@ -117,13 +117,13 @@ def _which_irreps(results: Results, keys: list[list[str]]) -> Claim:
     counts = {name: int(sum(name in k for k in keys)) for name in results.irreps[1:]}
     statement = "which irreps are learned, and how often (universality)"
     if results.group.upper() == "S5":
-        ref = {k: f"{v}/{U.REFERENCE_S5_SEEDS}" for k, v in U.REFERENCE_S5_COUNTS.items()}
+        ref = {k: f"{v}/{U.PAPER_S5_SEEDS}" for k, v in U.PAPER_S5_COUNTS.items()}
         return Claim.measure(
             "which_irreps", statement,
-            f"S5 MLP, {U.REFERENCE_S5_SEEDS} seeds, seeds in which each irrep is key: {ref}",
+            f"S5 MLP, {U.PAPER_S5_SEEDS} seeds, seeds in which each irrep is key: {ref}",
             f"reference counts {ref}: sign and standard in >= 80% of seeds, (3,1,1) in none",
             keys, counts["sign"] >= 0.8 * n and counts["standard"] >= 0.8 * n and counts["(3,1,1)"] == 0,
-            _keys_text, summary=str({k: f"{counts[k]}/{n}" for k in U.REFERENCE_S5_COUNTS}))
+            _keys_text, summary=str({k: f"{counts[k]}/{n}" for k in U.PAPER_S5_COUNTS}))
     return Claim.measure(
         "which_irreps", statement, "",
         "no reference counts for this group: reported, and holds when every key irrep is also learned over "
