@@ -101,10 +101,6 @@ class RunStore:
                 raise RunDirError(f"cannot create the run directory {store.path}: {e.strerror}") from None
         return store
 
-    @property
-    def complete(self) -> bool:
-        return (self.path / REPORT).exists()
-
     def _manager(self, sub: str, keep: int | None):
         ocp = _ocp()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
