@@ -34,11 +34,6 @@ EVAL_SEED = 12345
 _EPS = 1e-12
 
 
-def _pytree(cls):
-    """A dataclass whose fields are arrays, usable as a jit / vmap output."""
-    return jax.tree_util.register_dataclass(dataclasses.dataclass(cls))
-
-
 def feature_norms(W: jax.Array) -> jax.Array:
     """||W_i|| for each feature: (n,)."""
     return jnp.sqrt(jnp.sum(W**2, axis=0))
@@ -83,7 +78,8 @@ def represented(W: jax.Array, threshold: float = REPRESENTED) -> jax.Array:
 # Sticky fractions: do the D_i of many features form lines?
 
 
-@_pytree
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
 class StickyLines:
     """Per sticky fraction (last axis F): masked features in its window, in its flanks, and the
     window's density over the flanks'; share_near_any: masked features in any window."""
@@ -134,7 +130,8 @@ def angles_2d(W: jax.Array) -> jax.Array:
     return jnp.mod(jnp.arctan2(W[1], W[0]), 2 * jnp.pi)
 
 
-@_pytree
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
 class Polygon:
     n_represented: jax.Array
     gaps_deg: jax.Array
@@ -203,7 +200,8 @@ def neuron_feature_counts(W: jax.Array, rel: float = 0.5, floor: float = 0.1) ->
     return jnp.sum(a >= jnp.maximum(rel * jnp.max(a, axis=1, keepdims=True), floor), axis=1)
 
 
-@_pytree
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
 class NeuronPairs:
     partner: jax.Array
     cosine: jax.Array
@@ -231,7 +229,8 @@ def antipodal_neuron_pairs(W: jax.Array, cos_max: float = -0.9, floor: float = 0
 # Everything for one model, vmappable
 
 
-@_pytree
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
 class Summary:
     norms: jax.Array
     polysemanticity: jax.Array
