@@ -9,6 +9,7 @@ import sys
 import jax
 
 from toymodels import registry
+from toymodels.config import TrainConfig
 from toymodels.errors import ConfigError, ToymodelsError
 from toymodels.pipeline import default_out, figure_names, reproduce, run_definition
 
@@ -66,7 +67,9 @@ def _list() -> None:
         print(f"  presets: {', '.join(recipe.presets)}")
         for preset, sets in recipe.preset_sets.items():
             print(f"    {preset} also sets: {' '.join(sets)}")
-        print(f"  --set keys: {', '.join(f.name for f in dataclasses.fields(first))}")
+        shared = [f.name for f in dataclasses.fields(TrainConfig)]
+        own = [f.name for f in dataclasses.fields(first) if f.name not in shared]
+        print(f"  --set keys: {', '.join(own)}; and as every toy: {', '.join(shared)}")
         print(f"  sweepable (comma lists): {', '.join(recipe.sweepable)}")
         for flag in recipe.flags:
             print(f"  {flag.name} {flag.metavar}: {flag.help}")
