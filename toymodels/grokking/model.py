@@ -50,6 +50,12 @@ def init_params(cfg: Config, key: jax.Array) -> dict[str, jax.Array]:
     return transformer.init_params(key, d_vocab=cfg.d_vocab, **cfg.transformer_sizes())
 
 
+def run_with_cache(params: dict, toks: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """The transformer on token sequences [a, b, =] (rows of `tokens(p)`): logits (batch, 3, p + 1)
+    and every named activation (`toymodels.models.module` lists the names)."""
+    return transformer.run_with_cache(params, toks)
+
+
 def loss(params: dict, data: dict, p: int) -> jax.Array:
     """Mean cross-entropy over the instance's train pairs, over all p + 1 logits (`=` included,
     as in the paper's code)."""

@@ -83,8 +83,16 @@ def bind_mlp(params: dict) -> GroupMLP:
     return module.bind(lambda: GroupMLP(order, d_embed, d_hidden, jax.random.PRNGKey(0)), params)
 
 
-def mlp_run_with_cache(params: dict, a: jax.Array, b: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """The MLP module's forward: logits (batch, |G|) and every named activation."""
+def is_transformer(params: dict) -> bool:
+    return "W_Q" in params
+
+
+def run_with_cache(params: dict, a: jax.Array, b: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Either model's forward on pairs (a, b): its logits and every named activation (the
+    transformer's over the tokens [a, b, =], logits at all three positions)."""
+    if is_transformer(params):
+        eq = params["W_E"].shape[0] - 1
+        return transformer.run_with_cache(params, jnp.stack([a, b, jnp.full_like(a, eq)], axis=-1))
     return module.run_with_cache(bind_mlp(params), a, b)
 
 
@@ -97,10 +105,6 @@ def mlp_hidden(params: dict, a: jax.Array, b: jax.Array) -> jax.Array:
 
 # ---------------------------------------------------------------------------------------------
 # Either model
-
-
-def is_transformer(params: dict) -> bool:
-    return "W_Q" in params
 
 
 def init_params(cfg: Config, key: jax.Array) -> dict[str, jax.Array]:
