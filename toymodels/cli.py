@@ -108,10 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             _list()
             return 0
         if args.command == "run":
-            definition = run_definition(args.file)
-            out = args.out or definition.out or str(default_out(definition.experiment, definition.preset,
-                                                                definition.seeds, definition.sets))
-            report = definition.reproduce(out, progress=not args.no_progress)
+            d = run_definition(args.file)
+            out = args.out or d.out or str(default_out(d.experiment, d.preset, d.seeds, d.sets))
+            report = reproduce(d.experiment, d.preset, d.seeds, out, d.sets, progress=not args.no_progress)
         else:
             sets = tuple(_flag_sets(args) + args.sets)
             out = args.out or str(default_out(args.experiment, args.preset, args.seeds, sets))

@@ -102,9 +102,6 @@ class RunDefinition:
     sets: tuple[str, ...] = ()
     out: str | None = None
 
-    def reproduce(self, out: str | Path | None = None, progress: bool = True) -> dict:
-        return reproduce(self.experiment, self.preset, self.seeds, out or self.out, self.sets, progress)
-
 
 def run_definition(path: str | Path) -> RunDefinition:
     """Read a run definition (TOML): experiment, preset, seeds, set (a list of KEY=VALUE) and out
