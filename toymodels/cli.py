@@ -96,8 +96,9 @@ def _print_report(report: dict, out: str) -> None:
     width = max([len(c["id"]) for c in claims] + [5])
     print(f"\n{report['experiment']} ({report['preset']}): {sum(c['holds'] for c in claims)}/{len(claims)} claims hold")
     for c in claims:
-        mark = "yes" if c["holds"] else "NO"
-        print(f"  {mark:<4}{c['id']:<{width}}  expected {c['expected']}; measured {c['measured']}")
+        mark = "yes" if c["holds"] else "NO" if c.get("judged", True) else "n/a"
+        revised = f" [revised after seeing results: {c['revised']}]" if c.get("revised") else ""
+        print(f"  {mark:<4}{c['id']:<{width}}  expected {c['expected']}{revised}; measured {c['measured']}")
     print(f"figures and report.json in {out}")
 
 

@@ -60,6 +60,10 @@ class Claim:
     values     the measured value of each instance (JSON-serialisable)
     passes     whether each instance passes; the claim holds when there is at least one and all do
     shown      a short text of the values, failing instances first
+    revised    "" for a criterion fixed before any run was seen; else what was changed after seeing
+               results, and why (the report prints it as "revised after seeing results: ...")
+    judged     False when the run cannot answer the claim (no test pairs, every instance diverged):
+               such a claim never holds, and says why in `shown` ("cannot be judged: ...")
     """
 
     id: str
@@ -69,15 +73,17 @@ class Claim:
     values: list
     passes: list[bool]
     shown: str
+    revised: str = ""
+    judged: bool = True
 
     @property
     def holds(self) -> bool:
-        return bool(self.passes) and all(self.passes)
+        return self.judged and bool(self.passes) and all(self.passes)
 
     @classmethod
     def measure(cls, id: str, statement: str, paper: str, criterion: str, values: Sequence,
                 passes: Sequence[bool] | bool, fmt: Callable[[Any], str], most: int = 8,
-                summary: str | None = None) -> "Claim":
+                summary: str | None = None, revised: str = "") -> "Claim":
         """A claim from per-instance values. `passes` is a flag per instance, or one flag for a
         claim judged on the population as a whole, whose `summary` (e.g. counts over seeds) is
         then shown instead of the values."""
@@ -86,9 +92,18 @@ class Claim:
         order = sorted(range(len(values)), key=lambda i: flags[i]) if len(flags) == len(values) else range(len(values))
         texts = [fmt(values[i]) for i in order]
         shown = "; ".join(texts[:most]) + ("; ..." if len(texts) > most else "")
-        return cls(id, statement, paper, criterion, values, flags, summary or shown or "no instance to measure")
+        return cls(id, statement, paper, criterion, values, flags, summary or shown or "no instance to measure",
+                   revised)
+
+    @classmethod
+    def cannot_judge(cls, id: str, statement: str, paper: str, criterion: str, why: str,
+                     revised: str = "") -> "Claim":
+        """A claim this run cannot answer, and why (e.g. "no test pairs: frac_train=1")."""
+        return cls(id, statement, paper, criterion, [], [], f"cannot be judged: {why}", revised, judged=False)
 
     def to_json(self) -> dict:
-        """The report.json form (format 1, plus `paper`): claim, expected, measured, per_seed, holds."""
+        """The report.json form (format 1, plus `paper`, `revised` and `judged`): claim, expected,
+        measured, per_seed, holds."""
         return {"id": self.id, "claim": self.statement, "paper": self.paper, "expected": self.criterion,
-                "measured": self.shown, "per_seed": self.values, "holds": self.holds}
+                "revised": self.revised, "measured": self.shown, "per_seed": self.values,
+                "judged": self.judged, "holds": self.holds}
