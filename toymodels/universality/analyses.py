@@ -24,14 +24,22 @@ Definitions
 - restricted logits: keep only the ρ(ab) components (as functions of (a, b), per c) of the
   given irreps, plus the mean over pairs of what was removed; restricted loss on all pairs.
   Excluded logits: remove those components; excluded loss on the train pairs.
-- learning order: the first checkpoint step at which each irrep's logit similarity exceeds
-  `order_threshold` (0.05, the paper's code's).
+- learned irreps and learning order: an irrep is LEARNED when its logit similarity stays above
+  `order_threshold` (0.05, the paper's code's) from some checkpoint to the last one, and it is key
+  at the end; its learned step is the first checkpoint of that final unbroken run (a crossing
+  that is later lost does not count). Irreps learned at the same checkpoint are tied: the order
+  is a sequence of sets, never broken by irrep index.
 - neuron clusters: each hidden neuron's input weights (left and right columns, each centred)
   are split by irrep; the neuron belongs to the non-trivial irrep with the largest share.
-- coset view: a neuron's left (or right) input as a function of a is compared with its mean
-  over the left cosets aH and right cosets Ha of candidate subgroups H (point stabilisers of
-  the natural action, e.g. conjugates of S_{n-1} in S_n, and kernels of irreps, e.g. A_n);
-  coset FVE = share of the centred input's variance explained by the coset means.
+- coset view: a neuron's left input as a function of a is compared with its mean over the left
+  cosets aH and right cosets Ha of candidate subgroups H (point stabilisers of the natural
+  action, e.g. conjugates of S_{n-1} in S_n, and kernels of irreps, e.g. A_n); coset FVE =
+  share of the centred input's variance explained by the coset means. The neurons of an irrep
+  are SELECTED by a quantity other than the one tested: for the MLP the irrep's share of the
+  neuron's right input (from b), for the transformer its share of the neuron's output weights
+  (W_out W_U, a function of c); their left input is what the coset partitions must explain.
+  (A function in an irrep's span is constant on the cosets of that irrep's kernel, so selecting
+  and testing the same input would make the sign/A_n test a tautology.)
 """
 
 from __future__ import annotations
@@ -294,6 +302,25 @@ def neuron_clusters(params: dict, T: GroupTables) -> tuple[jax.Array, jax.Array]
     return jnp.argmax(s, axis=-1) + 1, jnp.max(s, axis=-1)
 
 
+def _column_irrep_shares(x: jax.Array, T: GroupTables) -> jax.Array:
+    """(n_cols, R): share of each centred column of x (|G|, n_cols) in each irrep's span."""
+    x = x - x.mean(axis=0)
+    coef = jnp.asarray(T.basis) @ x
+    return (jnp.asarray(T.owner_onehot) @ coef**2 / jnp.maximum(jnp.sum(x**2, axis=0), 1e-30)).T
+
+
+def selection_shares(params: dict, T: GroupTables) -> jax.Array:
+    """(n_hidden, R): each irrep's share of what the coset view selects a neuron's irrep by, a
+    quantity other than the left input it tests: the MLP's right input (from b); the
+    transformer's output weights W_out W_U as a function of c (its neurons read a and b through
+    the one embedding)."""
+    if model.is_transformer(params):
+        x = (params["W_out"] @ params["W_U"][:, :T.order]).T
+    else:
+        x = embeddings(params)["right"]
+    return _column_irrep_shares(x, T)
+
+
 def coset_fve(x: jax.Array, T: GroupTables) -> jax.Array:
     """(P, n_cols): share of each centred column of x (|G|, n_cols) explained by coset means."""
     x = x - x.mean(axis=0)
@@ -320,10 +347,16 @@ def neuron_cosets(params: dict, T: GroupTables) -> dict[str, jax.Array]:
 
 
 def learning_steps(similarity: jax.Array, steps: jax.Array, threshold: float) -> jax.Array:
-    """(R,) first step at which each irrep's logit similarity (n_ckpt, R) exceeds threshold; inf if never."""
+    """(R,) for a similarity history (n_ckpt, R): the first checkpoint step of the final unbroken
+    run of checkpoints above threshold that reaches the last checkpoint; inf where the last
+    checkpoint is not above threshold. A crossing later lost does not count."""
     above = similarity > threshold
-    first = jnp.argmax(above, axis=0)
-    return jnp.where(above.any(axis=0), jnp.asarray(steps, jnp.float32)[first], jnp.inf)
+    n = above.shape[0]
+    below = ~above
+    # index of the last checkpoint below threshold (-1 when none is)
+    last_below = jnp.where(below.any(axis=0), n - 1 - jnp.argmax(below[::-1], axis=0), -1)
+    start = last_below + 1
+    return jnp.where(start < n, jnp.asarray(steps, jnp.float32)[jnp.minimum(start, n - 1)], jnp.inf)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,6 +383,8 @@ class FinalAnalyses:
     neuron_share: np.ndarray     # (N, n_hidden) that irrep's share of its input weights
     coset_best: np.ndarray       # (N, n_hidden) each neuron's best coset partition
     coset_fve: np.ndarray        # (N, n_hidden) its coset FVE
+    coset_all: np.ndarray        # (N, P, n_hidden) every partition's coset FVE of each neuron's left input
+    selection_share: np.ndarray  # (N, n_hidden, R) irrep shares of what the coset view selects by
     left_input: np.ndarray       # (N, |G|, n_hidden) each neuron's input from a
     test_acc: np.ndarray         # (N,)
     train_loss: np.ndarray       # (N,)
@@ -388,7 +423,8 @@ class Results:
     checkpoint_steps: np.ndarray    # (C,)
     final: FinalAnalyses
     over_training: OverTraining
-    learned_step: np.ndarray        # (N, R) first checkpoint step above order_threshold (inf: never)
+    learned_step: np.ndarray        # (N, R) learned step (see `learned`); inf: not learned
+    n_test: np.ndarray              # (N,) test pairs of each instance (0 when frac_train=1)
     metrics: dict[str, np.ndarray]  # the in-training metrics: step (E,), the others (E, N)
 
     @property
@@ -408,6 +444,7 @@ def _final(params: dict, T: GroupTables, is_train: jax.Array, key_threshold: flo
         embedding_fve=jnp.stack(list(embedding_fves(params, T).values())),
         hidden_fve=hidden_fve(hidden_activations(params), T),
         neuron_cluster=cluster, neuron_share=share, coset_best=cosets["best"], coset_fve=cosets["fve"],
+        coset_all=cosets["all"], selection_share=selection_shares(params, T),
         left_input=left @ params["W_in"] if model.is_transformer(params) else left,
         test_acc=accuracy(logits, T, ~is_train), train_loss=mean_loss(logits, T, is_train),
         restricted_loss=restricted_loss(logits, key, T), excluded_loss=excluded_loss(logits, key, is_train, T))
@@ -426,26 +463,57 @@ def _over_training(params: dict, key: jax.Array, is_train: jax.Array, T: GroupTa
         sum_squared_weights=pairs.sum_squared_weights(params))
 
 
-def analyse(run: Run) -> Results:
-    cfg = Config(**run.config)
-    T = tables(cfg.group)
-    is_train = jnp.asarray(model.make_data(cfg, run.instances)["is_train"])
-    final = jax.jit(jax.vmap(lambda p, m: _final(p, T, m, cfg.key_threshold)))(run.final_params(), is_train)
-    final = jax.tree_util.tree_map(np.asarray, final)
-    key = jnp.asarray(final.key)
+# Module-level and jitted with the tables static (one GroupTables object per group), so that
+# analysing models of the same shapes again reuses the compiled program.
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _final_all(params: dict, is_train: jax.Array, T: GroupTables, key_threshold: float) -> FinalAnalyses:
+    return jax.vmap(lambda p, m: _final(p, T, m, key_threshold))(params, is_train)
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _over_training_all(params: dict, key: jax.Array, is_train: jax.Array, T: GroupTables) -> OverTraining:
     per_instance = jax.vmap(lambda p, k, m: _over_training(p, k, m, T))
-    over = jax.jit(lambda ps: jax.lax.map(lambda prm: per_instance(prm, key, is_train), ps))(run.params)
-    over = jax.tree_util.tree_map(np.asarray, over)
-    steps = np.asarray(run.steps)
-    learned = np.asarray(jax.vmap(learning_steps, in_axes=(1, None, None))(over.similarity, steps, cfg.order_threshold))
+    return jax.lax.map(lambda prm: per_instance(prm, key, is_train), params)
+
+
+def analyse(run: Run) -> Results:
+    return analyse_params(Config(**run.config), run.params, run.steps,
+                          model.make_data(Config(**run.config), run.instances)["is_train"], run.metrics)
+
+
+def analyse_params(cfg: Config, params: dict, steps, is_train: np.ndarray,
+                   metrics: dict[str, np.ndarray] | None = None) -> Results:
+    """The Results of models given directly: params leaves (checkpoint, instance, ...) at the
+    checkpoint `steps` (the last one is the final model), `is_train` (instance, |G|²) their
+    train pairs. `analyse` serves a run directory with it; tests serve hand-built networks."""
+    T = tables(cfg.group)
+    is_train = jnp.asarray(np.asarray(is_train, bool))
+    final_params = jax.tree_util.tree_map(lambda x: x[-1], params)
+    final = jax.tree_util.tree_map(np.asarray, _final_all(final_params, is_train, T, cfg.key_threshold))
+    over = jax.tree_util.tree_map(np.asarray, _over_training_all(params, jnp.asarray(final.key), is_train, T))
+    steps = np.asarray(steps)
+    sustained = np.asarray(jax.vmap(learning_steps, in_axes=(1, None, None))(over.similarity, steps,
+                                                                            cfg.order_threshold))
+    learned_step = np.where(final.key, sustained, np.inf)  # learned: sustained above order_threshold and key
     return Results(group=cfg.group, irreps=list(T.names), dims=T.dims, partition_names=list(T.partition_names),
                    coset_irreps=cfg.coset_irrep_names(), key_threshold=cfg.key_threshold,
                    order_threshold=cfg.order_threshold, checkpoint_steps=steps, final=final, over_training=over,
-                   learned_step=learned, metrics=run.metrics)
+                   learned_step=learned_step, n_test=np.asarray((~is_train).sum(axis=1)),
+                   metrics=dict(metrics or {}))
 
 
 # ---------------------------------------------------------------------------------------------
 # Summaries of the results, per instance
+
+
+def select(results: Results, idx) -> Results:
+    """The Results of some instances only (idx: indices or a bool mask over instances)."""
+    idx = np.arange(results.n_instances)[idx]
+    metrics = {k: (v if k == "step" else v[:, idx]) for k, v in results.metrics.items()}
+    return dataclasses.replace(
+        results, final=jax.tree_util.tree_map(lambda x: x[idx], results.final),
+        over_training=jax.tree_util.tree_map(lambda x: x[:, idx], results.over_training),
+        learned_step=results.learned_step[idx], n_test=results.n_test[idx], metrics=metrics)
 
 
 def key_names(results: Results) -> list[list[str]]:
@@ -453,18 +521,71 @@ def key_names(results: Results) -> list[list[str]]:
     return [[results.irreps[j] for j in np.nonzero(k)[0]] for k in results.final.key]
 
 
-def first_learned(results: Results) -> list[str | None]:
-    """Each instance's first key irrep to cross order_threshold (None if none did)."""
+def learned(results: Results) -> np.ndarray:
+    """(N, R) bool: irreps whose logit similarity stays above order_threshold from some
+    checkpoint to the end and that are key at the end."""
+    return np.isfinite(results.learned_step)
+
+
+def learned_names(results: Results) -> list[list[str]]:
+    return [[results.irreps[j] for j in np.nonzero(k)[0]] for k in learned(results)]
+
+
+def learning_order(results: Results) -> list[list[tuple[str, ...]]]:
+    """Per instance, its learned irreps in the order they were learned, as a list of sets (tuples
+    in irrep order): irreps learned at the same checkpoint form one set (a tie, never broken)."""
     out = []
-    for i, k in enumerate(results.final.key):
-        steps = np.where(k, results.learned_step[i], np.inf)
-        out.append(results.irreps[int(np.argmin(steps))] if np.isfinite(steps).any() else None)
+    for steps in results.learned_step:
+        done = np.isfinite(steps)
+        out.append([tuple(results.irreps[j] for j in np.nonzero(done & (steps == s))[0])
+                    for s in np.unique(steps[done])])
     return out
 
 
+def first_learned(results: Results) -> list[tuple[str, ...]]:
+    """Per instance, the irreps sharing the earliest learned step: one name when one irrep was
+    learned first alone, several for a tie, () when none was learned."""
+    return [order[0] if order else () for order in learning_order(results)]
+
+
+def lookup_share(results: Results, mask: np.ndarray) -> float:
+    """Σ d_ρ² / (|G| - 1) over the non-trivial irreps in mask: the share of the non-constant
+    functions on G lying in their spans. It is what random directions put in them on average
+    (centred), and what a lookup table of a∘b (logits δ(a∘b = c), centred over c) gets of its
+    logit similarity²: the null a model lacking the representation algorithm gets."""
+    d = np.asarray(results.dims, float)
+    m = np.asarray(mask, bool).copy()
+    m[0] = False
+    return float((d[m] ** 2).sum() / ((d**2).sum() - 1))  # Σ over all irreps of d² = |G|
+
+
+def excess_over_lookup(fve: float, share: float) -> float:
+    """(fve - share) / (1 - share): 0 for what the null (random directions, a lookup table) gets,
+    1 for everything in the key irreps; 0 when the key irreps are everything (share 1)."""
+    return 0.0 if share >= 1 - 1e-9 else (fve - share) / (1 - share)
+
+
+def coset_family(results: Results, irrep: str) -> tuple[str, np.ndarray]:
+    """The coset partitions the coset claim tests an irrep's neurons against, and their mask over
+    `partition_names`: the standard irrep's neurons against point stabilisers (conjugates of
+    S_{n-1}: the permutation representation is trivial + standard), any other irrep's against
+    its kernel (e.g. A_n for sign)."""
+    names = results.partition_names
+    if irrep == "standard":
+        return "cosets of a point stabiliser", np.array(["cosets of Stab(" in p for p in names])
+    return f"cosets of ker({irrep})", np.array([p.endswith(f"cosets of ker({irrep})") for p in names])
+
+
+COSET_SELECT = 0.9   # a neuron belongs to an irrep when >= this share of its selection side is in it
+COSET_FVE = 0.9      # its left input counts as coset-constant when the partition explains >= this
+COSET_MIN_NEURONS = 3
+
+
 def coset_summary(results: Results) -> list[dict] | None:
-    """Per instance, for each coset irrep with neurons: how many, the most common best partition
-    and the share of its neurons whose coset FVE >= 0.9 (None without coset irreps)."""
+    """Per instance, for each coset irrep: whether it can be judged (it is key), the neurons
+    selected for it (share >= COSET_SELECT of their selection side, `selection_shares`), and the
+    share of those whose left input the irrep's coset family explains >= COSET_FVE, with the
+    family's most common best partition. None without coset irreps."""
     if not results.coset_irreps:
         return None
     f = results.final
@@ -472,11 +593,23 @@ def coset_summary(results: Results) -> list[dict] | None:
     for i in range(results.n_instances):
         per = {}
         for name in results.coset_irreps:
-            sel = (f.neuron_cluster[i] == results.irreps.index(name)) & (f.neuron_share[i] >= 0.9)
-            if sel.sum() < 3:
+            r = results.irreps.index(name)
+            family, fam = coset_family(results, name)
+            entry = {"family": family, "key": bool(f.key[i, r])}
+            if not f.key[i, r] or not fam.any():
+                entry["judged"] = False
+                entry["why"] = "not key" if fam.any() else f"no {family} among the partitions"
+                per[name] = entry
                 continue
-            best = np.bincount(f.coset_best[i][sel]).argmax()
-            per[name] = {"n_neurons": int(sel.sum()), "partition": results.partition_names[best],
-                         "share_explained": float(np.mean(f.coset_fve[i][sel] >= 0.9))}
+            sel = f.selection_share[i][:, r] >= COSET_SELECT
+            fves = f.coset_all[i][fam][:, sel]  # (family partitions, selected neurons)
+            entry.update(judged=True, n_neurons=int(sel.sum()))
+            if sel.sum() < COSET_MIN_NEURONS:
+                entry.update(share_explained=0.0, partition="", passes=False)
+            else:
+                best = np.nonzero(fam)[0][np.bincount(np.argmax(fves, axis=0)).argmax()]
+                share = float(np.mean(fves.max(axis=0) >= COSET_FVE))
+                entry.update(share_explained=share, partition=results.partition_names[best], passes=share >= 0.5)
+            per[name] = entry
         out.append(per)
     return out

@@ -149,12 +149,16 @@ def key_irrep_count(results: Results):
 
 
 def first_learned(results: Results):
-    f = U.first_learned(results)
+    """How often each irrep was learned first alone, how often several tied for first (learned at
+    the same checkpoint: never broken by irrep index), and how often nothing was learned."""
+    first = U.first_learned(results)
     names = results.irreps[1:]
+    bars = [sum(f == (nm,) for f in first) for nm in names] + [sum(len(f) > 1 for f in first),
+                                                                 sum(not f for f in first)]
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    ax.bar(np.arange(len(names)), [f.count(nm) for nm in names], color=_colors(len(names) + 1)[1:])
-    ax.set_xticks(np.arange(len(names)), names, rotation=60, fontsize=7)
-    ax.set(ylabel="seeds", title=f"first irrep learned (similarity > {results.order_threshold:g})")
+    ax.bar(np.arange(len(bars)), bars, color=_colors(len(names) + 1)[1:] + ["0.5", "0.8"])
+    ax.set_xticks(np.arange(len(bars)), [*names, "tie", "none"], rotation=60, fontsize=7)
+    ax.set(ylabel="seeds", title=f"first irrep learned (similarity > {results.order_threshold:g} to the end)")
     return fig
 
 
