@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 import jax
 
 from toymodels import registry
 from toymodels.config import TrainConfig
 from toymodels.errors import ConfigError, ToymodelsError
-from toymodels.pipeline import default_out, figure_names, reproduce, run_definition
+from toymodels.pipeline import default_out, figure_names, reproduce, resolve, run_definition
 
 
 def _listing() -> str:
@@ -52,11 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         flag = owners[0][1]
         who = ", ".join(r.name for r, _ in owners)
         rep.add_argument(name, default=None, metavar=flag.metavar, help=f"{who}: {flag.help} (same as --set {flag.key}=...)")
-    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run = sub.add_parser("run", help="reproduce a run definition of experiments/ (a TOML file)")
-    run.add_argument("file", help="e.g. experiments/grokking-paper.toml")
-    run.add_argument("--out", default=None, metavar="DIR", help="run directory (default: the file's out)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for command in (rep, run := sub.add_parser("run", help="reproduce a run definition of experiments/ (a TOML file)")):
+        if command is run:
+            run.add_argument("file", help="e.g. experiments/grokking-paper.toml")
+            run.add_argument("--out", default=None, metavar="DIR", help="run directory (default: the file's out)")
+        command.add_argument("--dry-run", action="store_true",
+                             help="print the resolved config, the instances and the run directory; train nothing")
+        command.add_argument("--no-progress", action="store_true", help="no progress bar or stage lines")
     return parser
 
 
@@ -64,9 +67,9 @@ def _list() -> None:
     for name, recipe in registry.RECIPES.items():
         first = next(iter(recipe.presets.values()))
         print(f"{name}: {recipe.summary}")
-        print(f"  presets: {', '.join(recipe.presets)}")
-        for preset, sets in recipe.preset_sets.items():
-            print(f"    {preset} also sets: {' '.join(sets)}")
+        print("  presets (what each sets beyond the defaults; --dry-run shows every value):")
+        for preset, cfg in recipe.presets.items():
+            print(f"    {preset}: {' '.join([*_non_defaults(cfg), *recipe.preset_sets.get(preset, ())]) or 'the defaults'}")
         shared = [f.name for f in dataclasses.fields(TrainConfig)]
         own = [f.name for f in dataclasses.fields(first) if f.name not in shared]
         print(f"  --set keys: {', '.join(own)}; and as every toy: {', '.join(shared)}")
@@ -74,6 +77,27 @@ def _list() -> None:
         for flag in recipe.flags:
             print(f"  {flag.name} {flag.metavar}: {flag.help}")
         print(f"  figures (--figure): {', '.join(figure_names(recipe))}")
+
+
+def _non_defaults(cfg) -> list[str]:
+    """KEY=VALUE for each field of a config that differs from its class's default."""
+    shared = {f.name for f in dataclasses.fields(TrainConfig)}
+    fields = sorted(dataclasses.fields(cfg), key=lambda f: f.name in shared)  # the toy's own first
+    return [f"{f.name}={getattr(cfg, f.name)}" for f in fields
+            if f.default is not dataclasses.MISSING and getattr(cfg, f.name) != f.default]
+
+
+def _dry_run(name: str, preset: str, seeds: int | None, sets: tuple[str, ...], out: str) -> None:
+    """What `reproduce` would train, and where, without writing anything."""
+    _, cfg, spec = resolve(name, preset, seeds, sets)
+    n = len(spec["instances"])
+    print(f"{name} ({preset}): {n} instance{'s' * (n != 1)} as one program, into {out}")
+    for key, value in spec["config"].items():
+        print(f"  {key} = {value}")
+    for key, values in spec["sweep"].items():
+        print(f"  swept: {key} over {', '.join(map(str, values))}")
+    state = "finished" if (Path(out) / "report.json").exists() else "started" if (Path(out) / "config.json").exists() else "new"
+    print(f"  run directory: {state}")
 
 
 def _flag_sets(args: argparse.Namespace) -> list[str]:
@@ -110,22 +134,29 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "run":
             d = run_definition(args.file)
-            out = args.out or d.out or str(default_out(d.experiment, d.preset, d.seeds, d.sets))
-            report = reproduce(d.experiment, d.preset, d.seeds, out, d.sets, progress=not args.no_progress)
+            name, preset, seeds, sets, figure = d.experiment, d.preset, d.seeds, d.sets, None
+            out = args.out or d.out or str(default_out(name, preset, seeds, sets))
         else:
+            name, preset, seeds, sets, figure = args.experiment, args.preset, args.seeds, None, args.figure
             sets = tuple(_flag_sets(args) + args.sets)
-            out = args.out or str(default_out(args.experiment, args.preset, args.seeds, sets))
-            report = reproduce(args.experiment, args.preset, args.seeds, out, sets,
-                               progress=not args.no_progress, figure=args.figure)
+            out = args.out or str(default_out(name, preset, seeds, sets))
+        if args.dry_run:
+            _dry_run(name, preset, seeds, sets, out)
+            return 0
+        report = reproduce(name, preset, seeds, out, sets, progress=not args.no_progress, figure=figure)
         _print_report(report, out)
         return 0
     except ToymodelsError as e:
         print(f"toymodels: error: {e}", file=sys.stderr)
         return 2
-    except jax.errors.JaxRuntimeError as e:
-        if "RESOURCE_EXHAUSTED" not in str(e):
-            raise
-        print("toymodels: error: out of device memory; train fewer instances at once (--seeds, swept values)", file=sys.stderr)
+    except (jax.errors.JaxRuntimeError, MemoryError) as e:
+        text = str(e)
+        if isinstance(e, MemoryError) or "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower():
+            print("toymodels: error: out of memory; train fewer instances at once (--seeds, swept values)",
+                  file=sys.stderr)
+        else:
+            first = next((line for line in text.splitlines() if line.strip()), type(e).__name__)
+            print(f"toymodels: error: the JAX runtime failed: {first[:300]}", file=sys.stderr)
         return 1
     except OSError as e:  # disk full, permissions, ...: the message names the file
         print(f"toymodels: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
