@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable, Protocol
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -114,9 +115,14 @@ def make_chunk(task: Task, n_steps: int) -> Callable:
 
 
 def _metrics(task: Task, state: dict, data_i) -> dict:
+    """The task's metrics, plus `diverged`: whether any parameter is no longer finite (a NaN or
+    inf loss makes NaN gradients, and so NaN parameters, at the next update)."""
     if task.stochastic:  # an evaluation batch of its own, so evaluating never shifts the training stream
-        return task.metrics(state["params"], data_i, jax.random.fold_in(state["key"], 0xE7A1))
-    return task.metrics(state["params"], data_i)
+        metrics = task.metrics(state["params"], data_i, jax.random.fold_in(state["key"], 0xE7A1))
+    else:
+        metrics = task.metrics(state["params"], data_i)
+    finite = [jnp.isfinite(x).all() for x in jax.tree_util.tree_leaves(state["params"])]
+    return {**metrics, "diverged": ~jnp.stack(finite).all()}
 
 
 def evaluate(task: Task, state: dict, data) -> dict:
@@ -191,9 +197,12 @@ def _stack(history: dict) -> dict[str, np.ndarray]:
 
 
 def _summary(m: dict, n: int) -> str:
+    """Medians over the instances still finite, and how many diverged."""
+    ok = ~np.asarray(m["diverged"])
     shown = [k for k in ("train_loss", "test_loss", "test_acc") if k in m]
-    values = " ".join(f"{k}={float(np.median(np.asarray(m[k]))):.3g}" for k in shown)
-    return values if n == 1 else f"median of {n}: {values}"
+    values = " ".join(f"{k}={float(np.median(np.asarray(m[k])[ok])):.3g}" for k in shown) if ok.any() else ""
+    text = values if n == 1 else f"median of {int(ok.sum())}: {values}" if values else ""
+    return f"{text}{'; ' * bool(text)}diverged {n - int(ok.sum())}/{n}" if not ok.all() else text
 
 
 def _training(n: int) -> str:
