@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import tiny_args
 
+import toymodels.cli
 import toymodels.pipeline
 from toymodels import engine, load_run
 from toymodels.cli import main
@@ -152,3 +153,30 @@ def test_a_failure_after_training_keeps_the_old_report(finished, monkeypatch):
     monkeypatch.setattr(toymodels.pipeline, "load_run", lambda out: (_ for _ in ()).throw(RunDirError("damaged")))
     assert main([*ARGS, "--out", str(finished)]) == 2
     assert (finished / "report.json").read_bytes() == report
+
+
+def test_check_re_evaluates_a_finished_run_and_exits_1_when_a_claim_fails(finished, tmp_path, capsys):
+    import toymodels
+
+    report = json.loads((finished / "report.json").read_text())
+    assert [c.to_json()["holds"] for c in toymodels.check(finished)] == [c["holds"] for c in report["claims"]]
+    code = main(["check", str(finished)])
+    assert code == (0 if all(c["holds"] for c in report["claims"]) else 1)
+    # a run whose claims fail: the tiny run stops at step 40, long before it could grok
+    assert not all(c["holds"] for c in report["claims"]) and code == 1
+    assert main([*ONE_FIGURE, "--out", str(finished), "--strict"]) == 1
+    assert main(["check", str(tmp_path / "nothing")]) == 2
+    shutil.rmtree(finished / "checkpoints" / "40")
+    assert main(["check", str(finished)]) == 2
+    err = capsys.readouterr().err
+    assert "not a run directory" in err and "checkpoints/40 is missing" in err
+
+
+def test_check_exits_0_when_every_claim_holds(finished, monkeypatch):
+    from toymodels.recipe import Claim
+
+    holding = [Claim.measure("x", "s", "p", "c", [1.0], [True], str)]
+    monkeypatch.setattr(toymodels.cli, "check", lambda path: holding)
+    assert main(["check", str(finished)]) == 0
+    monkeypatch.setattr(toymodels.cli, "check", lambda path: [Claim.cannot_judge("x", "s", "p", "c", "no test pairs")])
+    assert main(["check", str(finished)]) == 1  # a claim that cannot be judged is not a claim that holds

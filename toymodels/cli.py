@@ -1,4 +1,5 @@
-"""The `toymodels` command line: `toymodels list`, `toymodels reproduce NAME`, `toymodels run FILE`."""
+"""The `toymodels` command line: `toymodels list`, `toymodels reproduce NAME`, `toymodels run FILE`,
+`toymodels check RUN_DIR`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import jax
 from toymodels import registry
 from toymodels.config import TrainConfig
 from toymodels.errors import ConfigError, ToymodelsError
-from toymodels.pipeline import default_out, figure_names, reproduce, resolve, run_definition
+from toymodels.pipeline import check, default_out, figure_names, reproduce, resolve, run_definition
+from toymodels.store import CONFIG, read_json
 
 
 def _listing() -> str:
@@ -35,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"experiments:\n{_listing()}\n\nexample: toymodels reproduce grokking --preset quick --seeds 4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", metavar="{list,reproduce,run}")
+    sub = parser.add_subparsers(dest="command", metavar="{list,reproduce,run,check}")
     sub.required = True
     sub.add_parser("list", help="list the reproducible experiments, their presets, keys and figures")
     rep = sub.add_parser("reproduce", help="train, analyse and plot one experiment; re-run to resume",
@@ -59,7 +61,10 @@ def _parser() -> argparse.ArgumentParser:
             run.add_argument("--out", default=None, metavar="DIR", help="run directory (default: the file's out)")
         command.add_argument("--dry-run", action="store_true",
                              help="print the resolved config, the instances and the run directory; train nothing")
+        command.add_argument("--strict", action="store_true", help="exit 1 unless every claim holds")
         command.add_argument("--no-progress", action="store_true", help="no progress bar or stage lines")
+    chk = sub.add_parser("check", help="re-evaluate a finished run's claims; exit 1 unless every claim holds")
+    chk.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/grokking/quick")
     return parser
 
 
@@ -115,7 +120,7 @@ def _flag_sets(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def _print_report(report: dict, out: str) -> None:
+def _print_report(report: dict, out: str | None = None) -> None:
     claims = report["claims"]
     width = max([len(c["id"]) for c in claims] + [5])
     print(f"\n{report['experiment']} ({report['preset']}): {sum(c['holds'] for c in claims)}/{len(claims)} claims hold")
@@ -123,7 +128,11 @@ def _print_report(report: dict, out: str) -> None:
         mark = "yes" if c["holds"] else "NO" if c.get("judged", True) else "n/a"
         revised = f" [revised after seeing results: {c['revised']}]" if c.get("revised") else ""
         print(f"  {mark:<4}{c['id']:<{width}}  expected {c['expected']}{revised}; measured {c['measured']}")
-    print(f"figures and report.json in {out}")
+    if not all(c["holds"] for c in claims):
+        print(f"{sum(not c['holds'] for c in claims)} claim(s) do not hold (NO: measured and failed; n/a: cannot be "
+              f"judged on this run)")
+    if out is not None:
+        print(f"figures and report.json in {out}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list()
             return 0
+        if args.command == "check":
+            claims = [c.to_json() for c in check(args.run_dir)]
+            spec = read_json(Path(args.run_dir) / CONFIG)
+            _print_report({"experiment": spec["experiment"], "preset": spec["preset"], "claims": claims})
+            return 0 if all(c["holds"] for c in claims) else 1
         if args.command == "run":
             d = run_definition(args.file)
             name, preset, seeds, sets, figure = d.experiment, d.preset, d.seeds, d.sets, None
@@ -145,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         report = reproduce(name, preset, seeds, out, sets, progress=not args.no_progress, figure=figure)
         _print_report(report, out)
-        return 0
+        return 1 if args.strict and not all(c["holds"] for c in report["claims"]) else 0
     except ToymodelsError as e:
         print(f"toymodels: error: {e}", file=sys.stderr)
         return 2

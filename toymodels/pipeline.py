@@ -1,5 +1,6 @@
-"""The flow every toy shares, from config to report: `reproduce(name, preset)`, and
-`run_definition(path)` for the run definitions in experiments/.
+"""The flow every toy shares, from config to report: `reproduce(name, preset)`, `check(run_dir)`
+to re-evaluate a finished run's claims, and `run_definition(path)` for the run definitions in
+experiments/.
 
 config (preset + overrides) -> instances -> run directory -> engine.train (resuming whatever
 is on disk) -> the toy's analyses -> figures -> report.json, written last."""
@@ -20,9 +21,9 @@ import numpy as np
 
 from toymodels import engine, registry
 from toymodels.config import apply_overrides, instances, seed_count_conflict
-from toymodels.errors import ConfigError
+from toymodels.errors import ConfigError, RunDirError
 from toymodels.plotting import write_figures
-from toymodels.recipe import Recipe
+from toymodels.recipe import Claim, Recipe
 from toymodels.store import REPORT, RunStore, atomic_write_json, load_run, locked
 
 REPORT_FORMAT = 1
@@ -108,6 +109,17 @@ def reproduce(name: str, preset: str = "quick", seeds: int | None = None, out: s
                   "timings": {k: round(v, 2) for k, v in timings.items()}}
         atomic_write_json(out / REPORT, report)
     return report
+
+
+def check(path: str | Path) -> list[Claim]:
+    """Re-evaluate the claims of a finished run directory from what is on disk (with the
+    thresholds its config.json recorded): the claims a test can assert on."""
+    run = load_run(path)
+    recipe = registry.get(run.spec["experiment"])
+    if not RunStore(run.path).finished(int(run.config["steps"])):
+        raise RunDirError(f"{run.path} has not finished training (last checkpoint: step {run.steps[-1]} of "
+                          f"{run.config['steps']}); run its command again to finish it")
+    return recipe.claims(recipe.analyse(run))
 
 
 @contextlib.contextmanager
