@@ -24,8 +24,9 @@ Definitions
 - restricted logits: keep only the ρ(ab) components (as functions of (a, b), per c) of the
   given irreps, plus the mean over pairs of what was removed; restricted loss on all pairs.
   Excluded logits: remove those components; excluded loss on the train pairs.
-- learning order: the first checkpoint step at which each irrep's logit similarity exceeds
-  `order_threshold` (0.05, the paper's code's).
+- learning order: the checkpoint step from which each irrep's logit similarity stays above
+  `order_threshold` (0.05, the paper's code's) to the end ("learned" means sustained); irreps
+  learned at the same checkpoint are tied, and ties are reported as ties.
 - neuron clusters: each hidden neuron's input weights (left and right columns, each centred)
   are split by irrep; the neuron belongs to the non-trivial irrep with the largest share.
 - coset view: a neuron's left (or right) input as a function of a is compared with its mean
@@ -320,10 +321,14 @@ def neuron_cosets(params: dict, T: GroupTables) -> dict[str, jax.Array]:
 
 
 def learning_steps(similarity: jax.Array, steps: jax.Array, threshold: float) -> jax.Array:
-    """(R,) first step at which each irrep's logit similarity (n_ckpt, R) exceeds threshold; inf if never."""
+    """(R,) the step from which each irrep's logit similarity (n_ckpt, R) stays above threshold
+    to the last checkpoint: the start of its final unbroken run above it. inf where the irrep is
+    not above it at the end: an irrep that crossed and fell back was not learned."""
     above = similarity > threshold
-    first = jnp.argmax(above, axis=0)
-    return jnp.where(above.any(axis=0), jnp.asarray(steps, jnp.float32)[first], jnp.inf)
+    n = above.shape[0]
+    last_below = n - 1 - jnp.argmax(~above[::-1], axis=0)
+    start = jnp.where((~above).any(axis=0), last_below + 1, 0)
+    return jnp.where(above[-1], jnp.asarray(steps, jnp.float32)[jnp.minimum(start, n - 1)], jnp.inf)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,8 +393,9 @@ class Results:
     checkpoint_steps: np.ndarray    # (C,)
     final: FinalAnalyses
     over_training: OverTraining
-    learned_step: np.ndarray        # (N, R) first checkpoint step above order_threshold (inf: never)
+    learned_step: np.ndarray        # (N, R) step from which similarity stays above order_threshold (inf: not at the end)
     metrics: dict[str, np.ndarray]  # the in-training metrics: step (E,), the others (E, N)
+    n_test: np.ndarray              # (N,) held-out pairs per instance (0 at frac_train=1)
 
     @property
     def n_instances(self) -> int:
@@ -441,7 +447,7 @@ def analyse(run: Run) -> Results:
     return Results(group=cfg.group, irreps=list(T.names), dims=T.dims, partition_names=list(T.partition_names),
                    coset_irreps=cfg.coset_irrep_names(), key_threshold=cfg.key_threshold,
                    order_threshold=cfg.order_threshold, checkpoint_steps=steps, final=final, over_training=over,
-                   learned_step=learned, metrics=run.metrics)
+                   learned_step=learned, metrics=run.metrics, n_test=np.asarray((~is_train).sum(-1)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,18 +459,21 @@ def key_names(results: Results) -> list[list[str]]:
     return [[results.irreps[j] for j in np.nonzero(k)[0]] for k in results.final.key]
 
 
-def first_learned(results: Results) -> list[str | None]:
-    """Each instance's first key irrep to cross order_threshold (None if none did)."""
+def first_learned(results: Results) -> list[tuple[str, ...]]:
+    """Each instance's first learned key irreps: every key irrep learned (sustained) at the
+    earliest such step, so a tie is a tuple of several; () where no key irrep was learned."""
     out = []
     for i, k in enumerate(results.final.key):
         steps = np.where(k, results.learned_step[i], np.inf)
-        out.append(results.irreps[int(np.argmin(steps))] if np.isfinite(steps).any() else None)
+        first = steps.min() if k.any() else np.inf
+        out.append(tuple(results.irreps[j] for j in np.nonzero(steps == first)[0]) if np.isfinite(first) else ())
     return out
 
 
 def coset_summary(results: Results) -> list[dict] | None:
-    """Per instance, for each coset irrep with neurons: how many, the most common best partition
-    and the share of its neurons whose coset FVE >= 0.9 (None without coset irreps)."""
+    """Per instance, for each coset irrep that is key: how many neurons belong to it (input
+    share >= 0.9), their most common best partition and the share of them whose coset FVE >= 0.9
+    (None without coset irreps)."""
     if not results.coset_irreps:
         return None
     f = results.final
@@ -472,11 +481,13 @@ def coset_summary(results: Results) -> list[dict] | None:
     for i in range(results.n_instances):
         per = {}
         for name in results.coset_irreps:
-            sel = (f.neuron_cluster[i] == results.irreps.index(name)) & (f.neuron_share[i] >= 0.9)
-            if sel.sum() < 3:
+            j = results.irreps.index(name)
+            if not f.key[i][j]:
                 continue
-            best = np.bincount(f.coset_best[i][sel]).argmax()
-            per[name] = {"n_neurons": int(sel.sum()), "partition": results.partition_names[best],
-                         "share_explained": float(np.mean(f.coset_fve[i][sel] >= 0.9))}
+            sel = (f.neuron_cluster[i] == j) & (f.neuron_share[i] >= 0.9)
+            best = np.bincount(f.coset_best[i][sel]).argmax() if sel.any() else None
+            per[name] = {"n_neurons": int(sel.sum()), "dim": int(results.dims[j]),
+                         "partition": results.partition_names[best] if best is not None else "none",
+                         "share_explained": float(np.mean(f.coset_fve[i][sel] >= 0.9)) if sel.any() else 0.0}
         out.append(per)
     return out

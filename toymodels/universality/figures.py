@@ -149,12 +149,17 @@ def key_irrep_count(results: Results):
 
 
 def first_learned(results: Results):
-    f = U.first_learned(results)
+    first = U.first_learned(results)
     names = results.irreps[1:]
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    ax.bar(np.arange(len(names)), [f.count(nm) for nm in names], color=_colors(len(names) + 1)[1:])
-    ax.set_xticks(np.arange(len(names)), names, rotation=60, fontsize=7)
-    ax.set(ylabel="seeds", title=f"first irrep learned (similarity > {results.order_threshold:g})")
+    alone = [sum(f == (nm,) for f in first) for nm in names]
+    tied = [sum(nm in f and len(f) > 1 for f in first) for nm in names]
+    x = np.arange(len(names))
+    ax.bar(x, alone, color=_colors(len(names) + 1)[1:], label="first alone")
+    ax.bar(x, tied, bottom=alone, color="lightgrey", hatch="//", label="tied first")
+    ax.set_xticks(x, names, rotation=60, fontsize=7)
+    ax.legend(fontsize=7)
+    ax.set(ylabel="seeds", title=f"first irrep learned (stays > {results.order_threshold:g} to the end)")
     return fig
 
 

@@ -50,23 +50,32 @@ def claims(results: Results) -> list[Claim]:
 
     acc = [float(a) for a in f.test_acc]
     out.append(Claim.measure(
-        "generalises", "every seed generalises: test accuracy reaches ~100%", "",
+        "generalises", "every seed generalises: test accuracy reaches ~100%",
+        "S5 MLP: all 50 seeds reach ~100% test accuracy (grokking at a median of ~94k epochs)",
         "final test accuracy >= 0.99", acc, [a >= 0.99 for a in acc], lambda v: f"{v:.4f}"))
 
     emb = []
     for i in range(n):
-        keep = f.key[i].copy()
-        keep[0] = True  # the trivial irrep: a constant embedding direction acts as the bias the model lacks
+        nontrivial = f.key[i].copy()
+        nontrivial[0] = False
+        chance = float((results.dims[nontrivial] ** 2).sum() / (results.dims[1:] ** 2).sum())
         e = f.embedding_fve[i]
-        emb.append({"key": keys[i], "left": float(e[0][keep].sum()), "right": float(e[1][keep].sum()),
-                    "unembed": float(e[2][keep].sum())})
+        # the share of the centred part (the trivial irrep's constant direction left out) in the
+        # key irreps, scaled so that random directions score 0 and a perfect fit 1
+        excess = {part: _excess(float(e[j][nontrivial].sum() / max(1.0 - e[j][0], 1e-12)), chance)
+                  for j, part in enumerate(("left", "right", "unembed"))}
+        emb.append({"key": keys[i], "chance": chance, **excess})
     out.append(Claim.measure(
-        "key_irreps_explain_embedding", "the key irreps explain nearly all of the embeddings",
-        "mainline: ~100% of the embeddings, ~94% of the unembedding",
-        "key irreps (+ trivial) hold >= 90% of the left and right embeddings' squared norm",
-        emb, [min(e["left"], e["right"]) >= 0.9 for e in emb],
-        lambda v: f"{_keys_text(v['key'])}: left {v['left']:.3f}, right {v['right']:.3f}, "
-                  f"unembed {v['unembed']:.3f}"))
+        "key_irreps_explain_embedding", "the key irreps explain nearly all of the embeddings and the unembedding",
+        "mainline (S5, {sign, standard}): embedding FVE ~100%, unembedding ~94%",
+        "of each matrix's centred part, the key irreps' share beyond chance (their share of R^|G|, what random "
+        "directions get), (fve - chance) / (1 - chance): >= 0.8 for the left and right embeddings and >= 0.5 "
+        "for the unembedding; 0 when every irrep is key",
+        emb, [e["left"] >= 0.8 and e["right"] >= 0.8 and e["unembed"] >= 0.5 for e in emb],
+        lambda v: f"{_keys_text(v['key'])} (chance {v['chance']:.2f}): left {v['left']:.3f}, right {v['right']:.3f}, "
+                  f"unembed {v['unembed']:.3f}",
+        revised="was: key irreps plus the trivial one hold >= 90% of the left and right embeddings, the unembedding "
+                "unchecked, which a memorised-only S5 model with every irrep key passed at 1.000"))
 
     fve = [{"key": keys[i], "fve": float(f.logit_fve[i])} for i in range(n)]
     out.append(Claim.measure(
@@ -78,7 +87,9 @@ def claims(results: Results) -> list[Claim]:
                "train": float(f.train_loss[i])} for i in range(n)]
     out.append(Claim.measure(
         "key_irreps_suffice_and_are_needed",
-        "keeping only the key irreps' ρ(ab) terms keeps the loss low; removing them destroys it", "",
+        "keeping only the key irreps' ρ(ab) terms keeps the loss low; removing them destroys it",
+        "restricted loss (key irreps' terms only, all pairs) stays low and excluded loss (them removed, train "
+        "pairs) rises: the key irreps are the ones the model uses (no number given)",
         "restricted loss (all pairs) < 0.1 and excluded loss (train pairs) > 1",
         losses, [v["restricted"] < 0.1 and v["excluded"] > 1 for v in losses],
         lambda v: f"restricted {v['restricted']:.3g}, excluded {v['excluded']:.3g}"))
@@ -97,49 +108,84 @@ def claims(results: Results) -> list[Claim]:
 
     coset = U.coset_summary(results)
     if coset is not None:
+        judged = [{k: c for k, c in per.items() if c["dim"] > 1} for per in coset]
         out.append(Claim.measure(
             "coset_neurons",
-            "neurons of the sign irrep split by cosets of its kernel (A_n); standard-irrep neurons are best "
-            "described by cosets of a point stabiliser (a conjugate of S_{n-1})",
-            "Stander et al. 2024: sign neurons are constant on cosets of A_n, standard neurons on cosets of "
-            "a conjugate of S_{n-1}",
-            "coset means explain >= 90% of the left input of >= half the neurons of each learned coset irrep",
-            coset, [all(v["share_explained"] >= 0.5 for v in c.values()) for c in coset],
+            "neurons of the standard irrep are best described by cosets of a point stabiliser (a conjugate of "
+            "S_{n-1}); sign neurons split by cosets of A_n",
+            "Stander et al. 2024: standard-irrep neurons take 5 values grouped by cosets of a conjugate of S4 (S5); "
+            "sign neurons are constant on cosets of A5",
+            "in each seed, every key coset irrep of dimension > 1 has >= 3 neurons (input share >= 0.9) and coset "
+            "means explain >= 90% of the left input of at least half of them; a seed where no such irrep is key "
+            "fails. Sign neurons are shown, not judged: a neuron chosen for its sign share is constant on A_n "
+            "cosets by construction",
+            coset, [bool(j) and all(c["n_neurons"] >= 3 and c["share_explained"] >= 0.5 for c in j.values())
+                    for j in judged],
             lambda v: "; ".join(f"{k}: {c['n_neurons']} neurons, {c['share_explained']:.2f} by {c['partition']}"
-                                for k, c in v.items()) or "no coset-irrep neurons"))
-    return out
+                                for k, c in v.items()) or "no key coset irrep",
+            revised="was: >= half the neurons of each learned coset irrep, skipping irreps with fewer than 3 neurons "
+                    "(so a seed with none passed) and judging the sign irrep, whose A_n split its selection implies"))
+    return [_unjudged_without_test_pairs(c, results) if c.id in NEED_TEST_PAIRS else c for c in out]
+
+
+NEED_TEST_PAIRS = ("generalises", "which_irreps")
+
+
+def _unjudged_without_test_pairs(claim: Claim, results: Results) -> Claim:
+    missing = int((np.asarray(results.n_test) == 0).sum())
+    if not missing:
+        return claim
+    return Claim.cannot_judge(claim.id, claim.statement, claim.paper, claim.criterion,
+                              f"no test pairs in {missing} of {len(results.n_test)} instances (frac_train=1)",
+                              claim.revised)
+
+
+def _excess(fve: float, chance: float) -> float:
+    return (fve - chance) / (1.0 - chance) if chance < 1.0 else 0.0
 
 
 def _which_irreps(results: Results, keys: list[list[str]]) -> Claim:
-    """Judged on the seeds together for S5 (against the paper's counts), else per seed. The
-    measured text is the counts over seeds, not the per-seed keys."""
+    """Judged on the seeds together for S5 (against the paper's counts), else per seed. An irrep
+    counts as learned in a seed when it is key at the end and its similarity stayed above
+    order_threshold from some checkpoint to the end, in a seed that generalised."""
     f, n = results.final, results.n_instances
-    counts = {name: int(sum(name in k for k in keys)) for name in results.irreps[1:]}
+    learned = [[results.irreps[j] for j in np.nonzero(f.key[i] & np.isfinite(results.learned_step[i]))[0]]
+               if f.test_acc[i] >= 0.99 else [] for i in range(n)]
+    counts = {name: int(sum(name in k for k in learned)) for name in results.irreps[1:]}
     statement = "which irreps are learned, and how often (universality)"
+    rule = ("learned: key at the end, similarity above order_threshold from some checkpoint to the end, in a seed "
+            "with test accuracy >= 0.99")
+    revised = ("was: key at the end and above order_threshold at any checkpoint, which the last checkpoint "
+               "always satisfies")
     if results.group.upper() == "S5":
         ref = {k: f"{v}/{U.PAPER_S5_SEEDS}" for k, v in U.PAPER_S5_COUNTS.items()}
         return Claim.measure(
             "which_irreps", statement,
             f"S5 MLP, {U.PAPER_S5_SEEDS} seeds, seeds in which each irrep is key: {ref}",
-            f"reference counts {ref}: sign and standard in >= 80% of seeds, (3,1,1) in none",
-            keys, counts["sign"] >= 0.8 * n and counts["standard"] >= 0.8 * n and counts["(3,1,1)"] == 0,
-            _keys_text, summary=str({k: f"{counts[k]}/{n}" for k in U.PAPER_S5_COUNTS}))
+            f"{rule}; sign and standard learned in >= 80% of seeds, (3,1,1) in none (reference counts {ref})",
+            learned, counts["sign"] >= 0.8 * n and counts["standard"] >= 0.8 * n and counts["(3,1,1)"] == 0,
+            _keys_text, summary=str({k: f"{counts[k]}/{n}" for k in U.PAPER_S5_COUNTS}), revised=revised)
+    n_nontrivial = len(results.irreps) - 1
     return Claim.measure(
-        "which_irreps", statement, "",
-        "no reference counts for this group: reported, and holds when every key irrep is also learned over "
-        "training (its similarity crosses order_threshold)",
-        keys, [np.isfinite(results.learned_step[i][f.key[i]]).all() for i in range(n)], _keys_text,
-        summary=str({k: f"{v}/{n}" for k, v in counts.items()}))
+        "which_irreps", statement, "S5 reference counts only; other groups are reported",
+        f"per seed: at least one irrep and fewer than all {n_nontrivial} non-trivial irreps are learned, and "
+        f"every key irrep is learned ({rule})",
+        learned, [0 < len(learned[i]) < n_nontrivial and len(learned[i]) == len(keys[i]) for i in range(n)],
+        lambda k: _keys_text(k) or "none learned", summary=str({k: f"{v}/{n}" for k, v in counts.items()}),
+        revised=revised)
 
 
 def _sign_first(results: Results) -> Claim:
-    """Judged on the seeds together; the measured text is how often each irrep came first."""
-    first = U.first_learned(results)
+    """Judged on the seeds together; the measured text is how often each irrep (or tie) came first."""
+    first = [_keys_text(list(f)) or "none" for f in U.first_learned(results)]
+    alone = first.count("sign")
     return Claim.measure(
-        "sign_first", "the sign irrep is usually learned first", "",
-        "sign is the first key irrep to cross similarity 0.05 in most seeds",
-        first, first.count("sign") > results.n_instances / 2, str,
-        summary=str({k: first.count(k) for k in dict.fromkeys(first)}))
+        "sign_first", "the sign irrep is usually learned first", "S5: sign is learned first in ~45 of 50 seeds",
+        "sign alone is the first key irrep learned (sustained above order_threshold) in most seeds; a tie with "
+        "another irrep at the same checkpoint does not count as first",
+        first, alone > results.n_instances / 2, str,
+        summary=f"sign alone first in {alone}/{results.n_instances}; " + str({k: first.count(k) for k in dict.fromkeys(first)}),
+        revised="was: ties broken by irrep index, so sign (index 1) won every tie")
 
 
 RECIPE = Recipe(
