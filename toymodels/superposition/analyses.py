@@ -314,6 +314,15 @@ def _summaries(Ws: dict) -> dict:
     return {k: jax.vmap(jax.vmap(summary))(W) for k, W in Ws.items()}
 
 
+# Every model of every instance (leaves (N, K, ...)), one compiled program each, compiled once per shape.
+_each_phase = jax.jit(jax.vmap(jax.vmap(feature_phase)))
+_each_polygon = jax.jit(jax.vmap(jax.vmap(polygon_2d)))
+_pooled_sticky_lines = jax.jit(jax.vmap(sticky_lines))      # D (N, K, n): every sparsity pooled
+_each_sticky_lines = jax.jit(jax.vmap(jax.vmap(sticky_lines)))
+_each_neuron_counts = jax.jit(jax.vmap(jax.vmap(neuron_feature_counts)))
+_each_neuron_pairs = jax.jit(jax.vmap(jax.vmap(antipodal_neuron_pairs)))
+
+
 def _best_tries(loss: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
     """Index (into K) of the lowest-loss try per phase-grid point, per instance: (N, R, D)."""
     N = loss.shape[0]
@@ -324,7 +333,7 @@ def _best_tries(loss: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
 
 def _phase_diagram(res: StackResults, best_of: bool) -> PhaseDiagram:
     idx = _best_tries(res.loss, res.stack.grid)  # (N, R, D)
-    phase = np.asarray(jax.jit(jax.vmap(jax.vmap(feature_phase)))(res.params["W"]))  # (N, K)
+    phase = np.asarray(_each_phase(res.params["W"]))  # (N, K)
     flat = idx.reshape(len(phase), -1)
     per_seed = np.take_along_axis(phase, flat, 1).reshape(idx.shape)
     loss = np.take_along_axis(res.loss, flat, 1).reshape(idx.shape)
@@ -333,10 +342,16 @@ def _phase_diagram(res: StackResults, best_of: bool) -> PhaseDiagram:
 
 
 def analyse(run: Run) -> Results:
+    """`analyse_params` of a run's final params."""
+    return analyse_params(Config(**run.config), _numpy(run.final_params()), run.metrics)
+
+
+def analyse_params(cfg: Config, final: dict, metrics: dict | None = None) -> Results:
     """Per stack: eval losses (N, K), analyses of every model (N, K, ...), the instance shown in
-    the figures per model; plus the phase grids, polygons, sticky lines and neuron quantities."""
-    cfg = Config(**run.config)
-    final = _numpy(run.final_params())
+    the figures per model; plus the phase grids, polygons, sticky lines and neuron quantities.
+    `final` is {stack: {"W": (N, K, m, n), "b": (N, K, n)[, "W_out"]}} for every stack of
+    `model.stacks(cfg)`: a run's final params, or hand-built / random ones (tests)."""
+    final = _numpy(final)
     stack_list = sp.stacks(cfg)
     losses = eval_losses(stack_list, final)
     summaries = _numpy(_summaries({s.name: final[s.name]["W"] for s in stack_list}))
@@ -351,15 +366,15 @@ def analyse(run: Run) -> Results:
     return Results(
         config=cfg,
         stacks=stacks,
-        intro_polygon=_numpy(jax.jit(jax.vmap(jax.vmap(polygon_2d)))(stacks["intro"].params["W"])),
-        sticky_lines=_numpy(jax.jit(jax.vmap(sticky_lines))(D, M)),
-        sticky_lines_per_sparsity=_numpy(jax.jit(jax.vmap(jax.vmap(sticky_lines)))(D, M)),
+        intro_polygon=_numpy(_each_polygon(stacks["intro"].params["W"])),
+        sticky_lines=_numpy(_pooled_sticky_lines(D, M)),
+        sticky_lines_per_sparsity=_numpy(_each_sticky_lines(D, M)),
         phase_importance=r,
         phase_density=s,
         phases={name: _phase_diagram(stacks[name], cfg.best_of) for name in ("phase_2_1", "phase_3_2")},
         phase_analytic=np.asarray(analytic_phase_n2m1(r[:, None], s[None, :])),
-        hidden_neuron_counts=np.asarray(jax.vmap(jax.vmap(neuron_feature_counts))(stacks["hidden_relu"].params["W"])),
-        abs_pairs={name: _numpy(jax.vmap(jax.vmap(antipodal_neuron_pairs))(stacks[name].params["W"]))
+        hidden_neuron_counts=np.asarray(_each_neuron_counts(stacks["hidden_relu"].params["W"])),
+        abs_pairs={name: _numpy(_each_neuron_pairs(stacks[name].params["W"]))
                    for name in ("abs", "abs_pair")},
-        metrics=run.metrics,
+        metrics=dict(metrics or {}),
     )
