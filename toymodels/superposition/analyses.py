@@ -91,24 +91,30 @@ class StickyLines:
 
 
 def sticky_lines(D: jax.Array, mask: jax.Array, fractions=STICKY_FRACTIONS, width: float = 0.02,
-                 flank: float = 0.06) -> StickyLines:
+                 flank: float = 0.06, leave_out_others: bool = False) -> StickyLines:
     """For each fraction f: `count` of masked D values within `width` of f, and `concentration`:
-    that count's density (per unit of D) over the density in the flanks width < |D - f| <= flank,
-    where the flanks leave out the windows of the other fractions (2/5 and 3/8 are only 0.025
-    apart: a line at 3/8 must not count as the background of 2/5). A line (a cluster of features
-    at exactly f) has a concentration far above 1, a smooth spread about 1. The flank count is
-    floored at one feature so an empty flank gives a finite ratio."""
+    that count's density (per unit of D) over the density in the flanks width < |D - f| <= flank.
+    A line (a cluster of features at exactly f) has a concentration far above 1, a smooth spread
+    about 1. The flank count is floored at one feature so an empty flank gives a finite ratio.
+
+    leave_out_others: the flanks leave out the windows of the other fractions (2/5 and 3/8 are
+    only 0.025 apart, so a line at 3/8 lies in the flank of 2/5). Off by default: the
+    sticky_lines claim was set with plain flanks, before any run (see its recipe)."""
     D = jnp.ravel(D)
     mask = jnp.ravel(mask)
     fr = np.asarray(fractions, np.float64)
     dist = jnp.abs(D[None, :] - jnp.asarray(fr, D.dtype)[:, None])
     in_window = dist <= width                                   # (F, n)
     inside = jnp.sum(in_window & mask[None, :], axis=1)
-    others = [jnp.any(in_window[np.delete(np.arange(len(fr)), i)], axis=0) for i in range(len(fr))]
-    in_flank = (dist > width) & (dist <= flank) & ~jnp.stack(others)
+    in_flank = (dist > width) & (dist <= flank)
+    if leave_out_others:
+        others = [jnp.any(in_window[np.delete(np.arange(len(fr)), i)], axis=0) for i in range(len(fr))]
+        in_flank = in_flank & ~jnp.stack(others)
+        widths = [_flank_width(fr, i, width, flank) for i in range(len(fr))]
+    else:
+        widths = [2 * (flank - width)] * len(fr)
     flanks = jnp.sum(in_flank & mask[None, :], axis=1)
-    flank_width = jnp.asarray([_flank_width(fr, i, width, flank) for i in range(len(fr))], D.dtype)
-    ratio = (inside / (2 * width)) / (jnp.maximum(flanks, 1) / flank_width)
+    ratio = (inside / (2 * width)) / (jnp.maximum(flanks, 1) / jnp.asarray(widths, D.dtype))
     near_any = jnp.sum(jnp.any(in_window, axis=0) & mask)
     return StickyLines(inside, flanks, ratio, near_any / jnp.maximum(jnp.sum(mask), 1))
 
