@@ -14,7 +14,7 @@ Measures (medians over --repeats, after a warm-up/compile call, block_until_read
  3. achieved GFLOP/s counted two ways: XLA's cost analysis of the compiled one-step chunk
     (minus XLA's count for the metrics), and the analytic "standard model" FLOPs of the
     reference-minimal formulation; each as a fraction of the measured matmul peak;
- 4. speed-up vs the PyTorch reference: against the 980 ms/step anchor quoted in docs/papers.md
+ 4. speed-up vs the PyTorch reference: against the 166 ms/step anchor quoted in docs/papers.md
     section 5 (not measured here), and, when a Python with torch is available (default
     $TOYMODELS_TORCH_PYTHON), against a minimal re-implementation of the same full-batch step
     measured in a subprocess right after the JAX measurements;
@@ -50,7 +50,7 @@ from toymodels import engine  # noqa: E402
 from toymodels.models import pairs, transformer  # noqa: E402
 from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
 
-TORCH_ANCHOR_MS = 980.0  # docs/papers.md, speed anchors: reference PyTorch code, 2-core CPU, per step
+TORCH_ANCHOR_MS = 166.0  # docs/papers.md, speed anchors: reference PyTorch code, 2-core CPU, per step
 SEED_COUNTS = (1, 8, 64)
 
 # Tiny model for --quick (same shape of program, seconds to compile and run).

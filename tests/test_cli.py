@@ -14,6 +14,7 @@ import toymodels
 import toymodels.cli
 from toymodels import load_run
 from toymodels.cli import main
+from toymodels.store import LOCK
 
 ROOT = Path(__file__).parents[1]
 TINY = [*(a for item in TINY_SETS["grokking"] for a in ("--set", item)), "--no-progress"]
@@ -27,7 +28,7 @@ def _cli(*args, cwd=None):
 
 def _tree_digest(path: Path) -> str:
     h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.name != LOCK):  # the lock names its holder
         h.update(str(f.relative_to(path)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()
@@ -55,6 +56,17 @@ BAD_INPUT = [
         (["--preset", "huge"], "unknown preset 'huge'"),
         (["--figure", "nosuch"], "unknown figure 'nosuch' for grokking; known: loss_curves,"),
         (["--group", "S5"], "--group is a flag of universality, not of grokking"),
+        (["--set", "lr=inf"], "lr must be a finite number"),
+        (["--set", "weight_decay=nan"], "weight_decay must be a finite number"),
+        (["--set", "beta1=2"], "AdamW needs 0 <= beta1, beta2 < 1 and eps > 0"),
+        (["--set", "eps=0"], "AdamW needs 0 <= beta1, beta2 < 1 and eps > 0"),
+        (["--set", "seed=-1"], "seeds seed..seed+seeds-1 must lie in [0, 2147483648)"),
+        (["--set", "seed=0,-1"], "must lie in [0, 2147483648)"),
+        (["--set", "seed=2147483647", "--seeds", "2"], "must lie in [0, 2147483648)"),
+        (["--set", "seed=0,0"], "--set seed=0,0 repeats 0: each value trains once"),
+        (["--set", "lr=1e-3,0.001"], "repeats 0.001"),
+        (["--seeds", "3", "--set", "seed=0,1"], "3 seeds asked for, but --set seed=0,1 lists 2"),
+        (["--set", "seeds=3", "--set", "seed=0,1"], "3 seeds asked for, but --set seed=0,1 lists 2"),
     ]),
     *_bad("superposition", [
         (["--set", "geometry_sparsity_max=1"], "geometry_sparsity_max must lie in [0, 1)"),
@@ -117,7 +129,8 @@ def test_out_holding_another_run_is_refused_and_left_intact(tmp_path):
     assert main(["reproduce", "grokking", "--out", str(out), *TINY]) == 0
     before = _tree_digest(out)
     r = _cli("reproduce", "grokking", "--out", str(out), *TINY, "--set", "lr=3e-3")
-    assert r.returncode == 2 and "different config (config.lr" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "another config (differs in config.lr, instances)" in r.stderr
+    assert "0.003" not in r.stderr and len(r.stderr.splitlines()) == 1  # names the fields, not the values
     assert _tree_digest(out) == before
 
 
@@ -186,16 +199,22 @@ def test_help_and_list():
     assert r.returncode == 0 and "grokking" in r.stdout and "quick" in r.stdout and "paper" in r.stdout
 
 
-def test_out_of_device_memory_is_one_line(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("message, said", [
+    ("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9e12 bytes", "out of memory; train fewer"),
+    # what --seeds 100000 raised on the CPU: an INTERNAL status, not RESOURCE_EXHAUSTED
+    ("INTERNAL: Failed to allocate 81920000000 bytes: Out of memory\n\nthe rest", "out of memory; train fewer"),
+    ("INTERNAL: something else broke\nsecond line", "the JAX runtime failed: INTERNAL: something else broke"),
+])
+def test_runtime_failures_are_one_line(monkeypatch, capsys, tmp_path, message, said):
     import jax
 
-    def oom(*args, **kwargs):
-        raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9e12 bytes")
+    def fail(*args, **kwargs):
+        raise jax.errors.JaxRuntimeError(message)
 
-    monkeypatch.setattr(toymodels.cli, "reproduce", oom)
+    monkeypatch.setattr(toymodels.cli, "reproduce", fail)
     assert main(["reproduce", "grokking", "--out", str(tmp_path / "run")]) == 1
-    assert capsys.readouterr().err.strip() == (
-        "toymodels: error: out of device memory; train fewer instances at once (--seeds, swept values)")
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and said in err
 
 
 def test_a_preset_can_bring_its_own_sweep_and_the_users_set_wins():

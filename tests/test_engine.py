@@ -131,3 +131,13 @@ def test_stochastic_task_draws_fresh_batches_and_resumes_to_the_same_stream(tmp_
                                             progress=False)
     np.testing.assert_array_equal(np.asarray(resumed["params"]["w"]), np.asarray(state["params"]["w"]))
     np.testing.assert_array_equal(resumed_metrics["draw"], metrics["draw"])
+
+
+def test_divergence_is_detected_per_instance_inside_the_loop():
+    insts, state, metrics = _train(["lr=1e-3,100"])
+    diverged = metrics["diverged"]  # (T, N): step 0 is the init
+    assert [i["lr"] for i in insts] == [1e-3, 100]
+    assert not diverged[:, 0].any() and not diverged[0, 1] and diverged[-1, 1]
+    assert not np.isfinite(np.asarray(state["params"]["W_E"][1])).all()
+    summary = engine._summary({k: v[-1] for k, v in metrics.items()}, 2)
+    assert summary.endswith("diverged 1/2") and summary.startswith("median of 1: train_loss=")

@@ -33,7 +33,7 @@ def test_stack_forward_is_the_module_per_model_forward_and_gradient(kind, n, m):
     x = jax.random.uniform(jax.random.PRNGKey(3), (K, n, B), minval=-1, maxval=1)
     np.testing.assert_allclose(sp.stack_forward(kind, params, x), _module_forward(kind, params, x), atol=1e-5)
     probe = jax.random.normal(jax.random.PRNGKey(4), (K, n, B))
-    grads = [jax.grad(lambda p: jnp.sum(probe * f(kind, p, x)))(params) for f in (sp.stack_forward, _module_forward)]
+    grads = [jax.grad(lambda p, f=f: jnp.sum(probe * f(kind, p, x)))(params) for f in (sp.stack_forward, _module_forward)]
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), *grads)
 
 

@@ -5,6 +5,7 @@ import json
 
 from conftest import tiny_args
 
+from toymodels import check
 from toymodels.cli import main
 from toymodels.universality.figures import FIGURES
 
@@ -15,7 +16,9 @@ def _check_report(out) -> dict:
     report = json.loads((out / "report.json").read_text())
     assert {f"{fn.__name__}.png" for fn in FIGURES} <= set(report["figures"])
     assert {c["id"] for c in report["claims"]} >= {"generalises", "key_irreps_explain_embedding", "which_irreps"}
-    assert all(isinstance(c["holds"], bool) for c in report["claims"])
+    # the report's claims are what the run on disk gives when re-evaluated, and each states its paper and criterion
+    assert [c.to_json() for c in check(out)] == report["claims"]
+    assert all(c["paper"] and c["expected"] for c in report["claims"])
     return report
 
 

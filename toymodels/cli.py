@@ -1,17 +1,20 @@
-"""The `toymodels` command line: `toymodels list`, `toymodels reproduce NAME`, `toymodels run FILE`."""
+"""The `toymodels` command line: `toymodels list`, `toymodels reproduce NAME`, `toymodels run FILE`,
+`toymodels check RUN_DIR`."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 import jax
 
 from toymodels import registry
 from toymodels.config import TrainConfig
 from toymodels.errors import ConfigError, ToymodelsError
-from toymodels.pipeline import default_out, figure_names, reproduce, run_definition
+from toymodels.pipeline import check, default_out, figure_names, reproduce, resolve, run_definition
+from toymodels.store import CONFIG, read_json
 
 
 def _listing() -> str:
@@ -34,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"experiments:\n{_listing()}\n\nexample: toymodels reproduce grokking --preset quick --seeds 4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", metavar="{list,reproduce,run}")
+    sub = parser.add_subparsers(dest="command", metavar="{list,reproduce,run,check}")
     sub.required = True
     sub.add_parser("list", help="list the reproducible experiments, their presets, keys and figures")
     rep = sub.add_parser("reproduce", help="train, analyse and plot one experiment; re-run to resume",
@@ -52,11 +55,16 @@ def _parser() -> argparse.ArgumentParser:
         flag = owners[0][1]
         who = ", ".join(r.name for r, _ in owners)
         rep.add_argument(name, default=None, metavar=flag.metavar, help=f"{who}: {flag.help} (same as --set {flag.key}=...)")
-    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run = sub.add_parser("run", help="reproduce a run definition of experiments/ (a TOML file)")
-    run.add_argument("file", help="e.g. experiments/grokking-paper.toml")
-    run.add_argument("--out", default=None, metavar="DIR", help="run directory (default: the file's out)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for command in (rep, run := sub.add_parser("run", help="reproduce a run definition of experiments/ (a TOML file)")):
+        if command is run:
+            run.add_argument("file", help="e.g. experiments/grokking-paper.toml")
+            run.add_argument("--out", default=None, metavar="DIR", help="run directory (default: the file's out)")
+        command.add_argument("--dry-run", action="store_true",
+                             help="print the resolved config, the instances and the run directory; train nothing")
+        command.add_argument("--strict", action="store_true", help="exit 1 unless every claim holds")
+        command.add_argument("--no-progress", action="store_true", help="no progress bar or stage lines")
+    chk = sub.add_parser("check", help="re-evaluate a finished run's claims; exit 1 unless every claim holds")
+    chk.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/grokking/quick")
     return parser
 
 
@@ -64,9 +72,9 @@ def _list() -> None:
     for name, recipe in registry.RECIPES.items():
         first = next(iter(recipe.presets.values()))
         print(f"{name}: {recipe.summary}")
-        print(f"  presets: {', '.join(recipe.presets)}")
-        for preset, sets in recipe.preset_sets.items():
-            print(f"    {preset} also sets: {' '.join(sets)}")
+        print("  presets (what each sets beyond the defaults; --dry-run shows every value):")
+        for preset, cfg in recipe.presets.items():
+            print(f"    {preset}: {' '.join([*_non_defaults(cfg), *recipe.preset_sets.get(preset, ())]) or 'the defaults'}")
         shared = [f.name for f in dataclasses.fields(TrainConfig)]
         own = [f.name for f in dataclasses.fields(first) if f.name not in shared]
         print(f"  --set keys: {', '.join(own)}; and as every toy: {', '.join(shared)}")
@@ -74,6 +82,27 @@ def _list() -> None:
         for flag in recipe.flags:
             print(f"  {flag.name} {flag.metavar}: {flag.help}")
         print(f"  figures (--figure): {', '.join(figure_names(recipe))}")
+
+
+def _non_defaults(cfg) -> list[str]:
+    """KEY=VALUE for each field of a config that differs from its class's default."""
+    shared = {f.name for f in dataclasses.fields(TrainConfig)}
+    fields = sorted(dataclasses.fields(cfg), key=lambda f: f.name in shared)  # the toy's own first
+    return [f"{f.name}={getattr(cfg, f.name)}" for f in fields
+            if f.default is not dataclasses.MISSING and getattr(cfg, f.name) != f.default]
+
+
+def _dry_run(name: str, preset: str, seeds: int | None, sets: tuple[str, ...], out: str) -> None:
+    """What `reproduce` would train, and where, without writing anything."""
+    _, cfg, spec = resolve(name, preset, seeds, sets)
+    n = len(spec["instances"])
+    print(f"{name} ({preset}): {n} instance{'s' * (n != 1)} as one program, into {out}")
+    for key, value in spec["config"].items():
+        print(f"  {key} = {value}")
+    for key, values in spec["sweep"].items():
+        print(f"  swept: {key} over {', '.join(map(str, values))}")
+    state = "finished" if (Path(out) / "report.json").exists() else "started" if (Path(out) / "config.json").exists() else "new"
+    print(f"  run directory: {state}")
 
 
 def _flag_sets(args: argparse.Namespace) -> list[str]:
@@ -91,7 +120,7 @@ def _flag_sets(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def _print_report(report: dict, out: str) -> None:
+def _print_report(report: dict, out: str | None = None) -> None:
     claims = report["claims"]
     width = max([len(c["id"]) for c in claims] + [5])
     print(f"\n{report['experiment']} ({report['preset']}): {sum(c['holds'] for c in claims)}/{len(claims)} claims hold")
@@ -99,7 +128,11 @@ def _print_report(report: dict, out: str) -> None:
         mark = "yes" if c["holds"] else "NO" if c.get("judged", True) else "n/a"
         revised = f" [revised after seeing results: {c['revised']}]" if c.get("revised") else ""
         print(f"  {mark:<4}{c['id']:<{width}}  expected {c['expected']}{revised}; measured {c['measured']}")
-    print(f"figures and report.json in {out}")
+    if not all(c["holds"] for c in claims):
+        print(f"{sum(not c['holds'] for c in claims)} claim(s) do not hold (NO: measured and failed; n/a: cannot be "
+              f"judged on this run)")
+    if out is not None:
+        print(f"figures and report.json in {out}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,24 +141,36 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list()
             return 0
+        if args.command == "check":
+            claims = [c.to_json() for c in check(args.run_dir)]
+            spec = read_json(Path(args.run_dir) / CONFIG)
+            _print_report({"experiment": spec["experiment"], "preset": spec["preset"], "claims": claims})
+            return 0 if all(c["holds"] for c in claims) else 1
         if args.command == "run":
             d = run_definition(args.file)
-            out = args.out or d.out or str(default_out(d.experiment, d.preset, d.seeds, d.sets))
-            report = reproduce(d.experiment, d.preset, d.seeds, out, d.sets, progress=not args.no_progress)
+            name, preset, seeds, sets, figure = d.experiment, d.preset, d.seeds, d.sets, None
+            out = args.out or d.out or str(default_out(name, preset, seeds, sets))
         else:
+            name, preset, seeds, sets, figure = args.experiment, args.preset, args.seeds, None, args.figure
             sets = tuple(_flag_sets(args) + args.sets)
-            out = args.out or str(default_out(args.experiment, args.preset, args.seeds, sets))
-            report = reproduce(args.experiment, args.preset, args.seeds, out, sets,
-                               progress=not args.no_progress, figure=args.figure)
+            out = args.out or str(default_out(name, preset, seeds, sets))
+        if args.dry_run:
+            _dry_run(name, preset, seeds, sets, out)
+            return 0
+        report = reproduce(name, preset, seeds, out, sets, progress=not args.no_progress, figure=figure)
         _print_report(report, out)
-        return 0
+        return 1 if args.strict and not all(c["holds"] for c in report["claims"]) else 0
     except ToymodelsError as e:
         print(f"toymodels: error: {e}", file=sys.stderr)
         return 2
-    except jax.errors.JaxRuntimeError as e:
-        if "RESOURCE_EXHAUSTED" not in str(e):
-            raise
-        print("toymodels: error: out of device memory; train fewer instances at once (--seeds, swept values)", file=sys.stderr)
+    except (jax.errors.JaxRuntimeError, MemoryError) as e:
+        text = str(e)
+        if isinstance(e, MemoryError) or "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower():
+            print("toymodels: error: out of memory; train fewer instances at once (--seeds, swept values)",
+                  file=sys.stderr)
+        else:
+            first = next((line for line in text.splitlines() if line.strip()), type(e).__name__)
+            print(f"toymodels: error: the JAX runtime failed: {first[:300]}", file=sys.stderr)
         return 1
     except OSError as e:  # disk full, permissions, ...: the message names the file
         print(f"toymodels: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from typing import Any, ClassVar
 
 from toymodels.engine import Schedule
@@ -48,6 +49,8 @@ def apply_overrides(cfg: Any, sets: list[str], sweepable: tuple[str, ...]) -> tu
         if key not in fields:
             raise ConfigError(f"unknown config key {key!r}; known keys: {', '.join(sorted(fields))}")
         values = [_coerce(key, t.strip(), getattr(cfg, key)) for t in text.split(",")]
+        if repeated := sorted({str(v) for v in values if values.count(v) > 1}):
+            raise ConfigError(f"--set {key}={text} repeats {', '.join(repeated)}: each value trains once")
         if len(values) == 1:
             changes[key] = values[0]
             sweep.pop(key, None)
@@ -56,12 +59,19 @@ def apply_overrides(cfg: Any, sets: list[str], sweepable: tuple[str, ...]) -> tu
         else:
             raise ConfigError(f"{key} cannot be swept within one run (it changes array shapes); "
                               f"sweepable keys: {', '.join(sweepable)}")
+    if "seeds" in changes and "seed" in sweep and len(sweep["seed"]) != changes["seeds"]:
+        raise ConfigError(seed_count_conflict(changes["seeds"], sweep["seed"]))
     cfg = dataclasses.replace(cfg, **changes)
     cfg.validate()
     for key, values in sweep.items():
         for v in values:
             dataclasses.replace(cfg, **{key: v}).validate()
     return cfg, sweep
+
+
+def seed_count_conflict(seeds: int, seed_list: list[int]) -> str:
+    return (f"{seeds} seeds asked for, but --set seed={','.join(map(str, seed_list))} lists {len(seed_list)}: "
+            f"a seed list sets the seeds itself; drop the seed count or make them agree")
 
 
 def instances(cfg: Any, sweep: dict[str, list], sweepable: tuple[str, ...]) -> list[dict]:
@@ -71,6 +81,9 @@ def instances(cfg: Any, sweep: dict[str, list], sweepable: tuple[str, ...]) -> l
     grid = itertools.product(*[sweep.get(k, [getattr(cfg, k)]) for k in keys])
     seeds = sweep.get("seed", list(range(cfg.seed, cfg.seed + cfg.seeds)))
     return [{**dict(zip(keys, combo)), "seed": s} for combo in grid for s in seeds]
+
+
+MAX_SEED = 2**31  # seeds become int32 PRNG keys on every platform
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,8 +125,14 @@ class TrainConfig:
     log_checkpoints: ClassVar[int] = 0  # a toy that wants log-spaced checkpoints declares it as a field
 
     def validate(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{field.name} must be a finite number (got {field.name}={value})")
         require_positive(self, "steps", "eval_every", "seeds")
         require_non_negative(self, "checkpoint_every", "log_checkpoints")
+        if not (0 <= self.seed and self.seed + self.seeds <= MAX_SEED):
+            raise ConfigError(f"seeds seed..seed+seeds-1 must lie in [0, {MAX_SEED}) (got seed={self.seed}, seeds={self.seeds})")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ConfigError(f"need lr > 0 and weight_decay >= 0 (got lr={self.lr}, weight_decay={self.weight_decay})")
 

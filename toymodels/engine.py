@@ -8,9 +8,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import time
 from typing import Any, Callable, Protocol
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -113,9 +115,14 @@ def make_chunk(task: Task, n_steps: int) -> Callable:
 
 
 def _metrics(task: Task, state: dict, data_i) -> dict:
+    """The task's metrics, plus `diverged`: whether any parameter is no longer finite (a NaN or
+    inf loss makes NaN gradients, and so NaN parameters, at the next update)."""
     if task.stochastic:  # an evaluation batch of its own, so evaluating never shifts the training stream
-        return task.metrics(state["params"], data_i, jax.random.fold_in(state["key"], 0xE7A1))
-    return task.metrics(state["params"], data_i)
+        metrics = task.metrics(state["params"], data_i, jax.random.fold_in(state["key"], 0xE7A1))
+    else:
+        metrics = task.metrics(state["params"], data_i)
+    finite = [jnp.isfinite(x).all() for x in jax.tree_util.tree_leaves(state["params"])]
+    return {**metrics, "diverged": ~jnp.stack(finite).all()}
 
 
 def evaluate(task: Task, state: dict, data) -> dict:
@@ -131,10 +138,12 @@ def train(
     store: Store | None = None,
     progress: bool = True,
     devices: list | None = None,
+    timings: dict | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Train len(keys) instances. Returns the final state and the metrics history
     {"step": (T,), name: (T, N)}. With a store, resumes from its last saved state and saves
-    at every checkpoint step; the result is the same as an uninterrupted run's."""
+    at every checkpoint step; the result is the same as an uninterrupted run's. `timings`, if
+    given, receives compile_s: the seconds spent compiling."""
     n = keys.shape[0]
     sharding = instance_sharding(n, devices)
     keys, hp, data = jax.device_put((keys, hp, data), sharding)
@@ -150,6 +159,8 @@ def train(
         _append(history, 0, evaluate(task, state, data))
         if store is not None and 0 in schedule.checkpoint_steps:
             store.save(0, state, _stack(history))
+    elif store is not None and start in schedule.checkpoint_steps:
+        store.save(start, state, _stack(history))  # recreates its params checkpoint if it was lost
 
     chunks: dict[int, Callable] = {}
     bar = _progress_bar(schedule.steps, start, n, enabled=progress)
@@ -157,12 +168,18 @@ def train(
     while step < schedule.steps:
         length = min(schedule.eval_every, schedule.steps - step)
         if length not in chunks:
-            chunks[length] = make_chunk(task, length)
+            bar.set_description_str("compiling", refresh=True)
+            t0 = time.perf_counter()
+            chunks[length] = make_chunk(task, length).lower(state, hp, data).compile()
+            if timings is not None:
+                timings["compile_s"] = timings.get("compile_s", 0.0) + time.perf_counter() - t0
+            bar.set_description_str(_training(n), refresh=True)
+            bar.unpause()  # the rate and ETA count training only
         state, m = chunks[length](state, hp, data)
         step += length
         _append(history, step, m)
         bar.update(length)
-        bar.set_postfix_str(_summary(m), refresh=False)
+        bar.set_postfix_str(_summary(m, n), refresh=False)
         if store is not None and step in schedule.checkpoint_steps:
             store.save(step, state, _stack(history))
     bar.close()
@@ -179,13 +196,21 @@ def _stack(history: dict) -> dict[str, np.ndarray]:
     return {k: np.stack([np.asarray(x) for x in v]) for k, v in history.items()}
 
 
-def _summary(m: dict) -> str:
+def _summary(m: dict, n: int) -> str:
+    """Medians over the instances still finite, and how many diverged."""
+    ok = ~np.asarray(m["diverged"])
     shown = [k for k in ("train_loss", "test_loss", "test_acc") if k in m]
-    return " ".join(f"{k}={float(np.median(np.asarray(m[k]))):.3g}" for k in shown)
+    values = " ".join(f"{k}={float(np.median(np.asarray(m[k])[ok])):.3g}" for k in shown) if ok.any() else ""
+    text = values if n == 1 else f"median of {int(ok.sum())}: {values}" if values else ""
+    return f"{text}{'; ' * bool(text)}diverged {n - int(ok.sum())}/{n}" if not ok.all() else text
+
+
+def _training(n: int) -> str:
+    return f"training {n} instance{'s' * (n != 1)}"
 
 
 def _progress_bar(total: int, start: int, n: int, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=start, disable=not enabled, unit="step", dynamic_ncols=True,
-                desc=f"training {n} instance{'s' * (n != 1)}", mininterval=0.5)
+                desc=_training(n), mininterval=0.5)

@@ -3,6 +3,7 @@ curves over instances, heatmaps. Uses matplotlib's Agg backend (no display neede
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from toymodels.store import atomic_write_bytes  # noqa: E402
 
 DPI = 150
 
@@ -33,9 +36,13 @@ def save(fig, out_dir: str | Path, name: str) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    for path in paths:
-        fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        for path in paths:  # whole files only, renamed into place: a kill never leaves half a figure
+            buf = io.BytesIO()
+            fig.savefig(buf, format=path.suffix[1:], dpi=DPI, bbox_inches="tight")
+            atomic_write_bytes(path, buf.getvalue())
+    finally:
+        plt.close(fig)
     return paths
 
 

@@ -5,6 +5,7 @@
     <run>/checkpoints/<step> params of every instance at each checkpoint step (orbax)
     <run>/resume/<step>      full train state (params + optimizer) at the last save (orbax)
     <run>/report.json        claims and figures; written last, so its presence marks a finished run
+    <run>/.lock              held (flock) by the process working on the run; names its pid
 
 Every file is written to a temporary name and renamed into place (orbax does the same for its
 step directories), so a run killed at any moment leaves the previous complete save readable.
@@ -12,11 +13,14 @@ step directories), so a run killed at any moment leaves the previous complete sa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,10 @@ from toymodels.errors import RunDirError
 CONFIG = "config.json"
 METRICS = "metrics.npz"
 REPORT = "report.json"
+LOCK = ".lock"
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def _ocp():
@@ -41,6 +49,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # as an ordinary open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -72,9 +81,46 @@ def read_json(path: Path) -> Any:
         raise RunDirError(f"{path} is unreadable or corrupt ({type(e).__name__}); move it away or pass another --out") from None
 
 
+@contextlib.contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold the run directory `path` for this process (created if need be); a second process
+    asking for it is refused at once. The lock is the kernel's (flock), so a process killed in
+    any way releases it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"{path} is a file, not a run directory; pass another --out")
+    if path.exists() and any(path.iterdir()) and not (path / CONFIG).exists() and not (path / LOCK).exists():
+        _refuse_foreign(path)  # leaves no lock file among someone else's files
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise RunDirError(f"cannot create the run directory {path}: {e.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise RunDirError(f"{path} is in use by another toymodels process (pid {holder}); "
+                              f"wait for it to finish or pass another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _refuse_foreign(path: Path):
+    """A non-empty directory without a run's config.json: never written into."""
+    if (path / "checkpoints").exists() or (path / METRICS).exists():
+        raise RunDirError(f"{path} holds run files but no {CONFIG}: corrupt run directory; pass another --out")
+    raise RunDirError(f"{path} exists and is not an empty run directory; pass another --out")
+
+
 class RunStore:
     """A run directory opened for writing. `open` checks that an existing run there has the same
-    config (so re-running a command resumes it) and refuses one of a different config."""
+    config (so re-running a command resumes it) and refuses one of a different config, unless
+    nothing was trained under it yet (a run that failed before its first save)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -85,21 +131,30 @@ class RunStore:
         cfg_path = store.path / CONFIG
         if store.path.exists() and not store.path.is_dir():
             raise RunDirError(f"{store.path} is a file, not a run directory; pass another --out")
+        contents = {p.name for p in store.path.iterdir()} - {LOCK} if store.path.exists() else set()
         if cfg_path.exists():
             on_disk = read_json(cfg_path)
-            if on_disk != json.loads(json.dumps(spec, default=_json_default)):
-                diff = _first_difference(on_disk, spec)
-                raise RunDirError(f"{store.path} holds a run with a different config ({diff}); pass another --out")
-        elif store.path.exists() and any(store.path.iterdir()):
-            if (store.path / "checkpoints").exists() or (store.path / METRICS).exists():
-                raise RunDirError(f"{store.path} holds run files but no {CONFIG}: corrupt run directory; pass another --out")
-            raise RunDirError(f"{store.path} exists and is not an empty run directory; pass another --out")
-        else:
-            try:
-                atomic_write_json(cfg_path, spec)
-            except OSError as e:
-                raise RunDirError(f"cannot create the run directory {store.path}: {e.strerror}") from None
+            if on_disk == json.loads(json.dumps(spec, default=_json_default)):
+                return store
+            if contents != {CONFIG}:
+                raise RunDirError(f"{store.path} holds a run of another config (differs in "
+                                  f"{_differences(on_disk, spec)}); pass another --out")
+            # else nothing was trained under that config (the run failed before its first save)
+        elif contents:
+            _refuse_foreign(store.path)
+        try:
+            atomic_write_json(cfg_path, spec)
+        except OSError as e:
+            raise RunDirError(f"cannot create the run directory {store.path}: {e.strerror}") from None
         return store
+
+    def finished(self, last_step: int) -> bool:
+        """Whether training reached `last_step`: its metrics and its params checkpoint are saved.
+        A finished run needs neither its optimizer state (resume/) nor any training."""
+        if not (self.path / METRICS).exists():
+            return False
+        steps = self.metrics()["step"]
+        return len(steps) > 0 and int(steps[-1]) == last_step and last_step in self.checkpoint_steps()
 
     def _manager(self, sub: str, keep: int | None):
         ocp = _ocp()
@@ -175,16 +230,23 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def _first_difference(a: Any, b: Any, path: str = "") -> str:
+def _differences(a: Any, b: Any, most: int = 6) -> str:
+    """The dotted names of the fields where two configs differ, values left out."""
     b = json.loads(json.dumps(b, default=_json_default))
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            if a.get(k) != b.get(k):
-                return _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else k)
-    return f"{path}: {a!r} on disk, {b!r} now" if path else "different"
+
+    def walk(x, y, path):
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                if x.get(k) != y.get(k):
+                    yield from walk(x.get(k), y.get(k), f"{path}.{k}" if path else k)
+        elif x != y:
+            yield path or "the whole config"
+
+    names = list(walk(a, b, ""))
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class Run:
     """A run read back from disk. params leaves are (n_checkpoints, n_instances, ...)."""
 
@@ -207,6 +269,14 @@ class Run:
     def complete(self) -> bool:
         return self.report is not None
 
+    def __repr__(self) -> str:
+        n = len(self.instances)
+        shown = ", ".join(k for k in self.metrics if k != "step")
+        ckpts = f"{self.steps[0]}..{self.steps[-1]}" if len(self.steps) > 1 else str(self.steps[0])
+        return (f"Run({str(self.path)!r}: {self.spec.get('experiment')} {self.spec.get('preset')}, "
+                f"{n} instance{'s' * (n != 1)}, {len(self.steps)} checkpoints (steps {ckpts}), "
+                f"metrics [{shown}], {'complete' if self.complete else 'no report yet'})")
+
     def final_params(self) -> Any:
         """Params at the last checkpoint: leaves (n_instances, ...)."""
         return jax.tree_util.tree_map(lambda x: x[-1], self.params)
@@ -219,6 +289,13 @@ def load_run(path: str | Path) -> Run:
         raise RunDirError(f"{path} is not a run directory (no {CONFIG})")
     store = RunStore(path)
     spec = read_json(path / CONFIG)
+    metrics = store.metrics()
     steps, params = store.load_params()
-    report = read_json(path / REPORT) if (path / REPORT).exists() else None
-    return Run(path, spec, store.metrics(), steps, params, report)
+    if int(metrics["step"][-1]) != steps[-1]:  # metrics are saved with each checkpoint
+        raise RunDirError(f"{path}/checkpoints/{int(metrics['step'][-1])} is missing; run the same command "
+                          f"again to recreate it")
+    try:  # a damaged report is a run not yet reported: reproducing it again rewrites the report
+        report = read_json(path / REPORT) if (path / REPORT).exists() else None
+    except RunDirError:
+        report = None
+    return Run(path, spec, metrics, steps, params, report)

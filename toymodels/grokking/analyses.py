@@ -440,6 +440,7 @@ class Results:
     over_training: ProgressMeasures
     phases: list[dict[str, float]]      # per instance: memorisation_end, cleanup_start, cleanup_end
     metrics: dict[str, np.ndarray]      # in-loop metrics {"step": (T,), name: (T, N)}
+    n_test: np.ndarray                  # (N,) held-out pairs per instance (0 at frac_train=1)
 
 
 def _progress_measures(params, key_mask, is_train) -> ProgressMeasures:
@@ -486,4 +487,5 @@ def analyse(run: Run) -> Results:
     phases = [phase_boundaries(m["step"], m["train_loss"][:, i], m["test_loss"][:, i]) for i in range(len(key_freqs))]
     return Results(p=p, frac_train=cfg.frac_train, instances=run.instances, key_freqs=key_freqs, key_mask=key_mask,
                    checkpoint_steps=np.asarray(run.steps), final=final,
-                   over_training=jax.tree_util.tree_map(np.asarray, measures), phases=phases, metrics=m)
+                   over_training=jax.tree_util.tree_map(np.asarray, measures), phases=phases, metrics=m,
+                   n_test=(~np.asarray(is_train)).sum(-1))

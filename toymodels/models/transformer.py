@@ -34,6 +34,7 @@ import numpy as np
 from flax import nnx
 
 from toymodels.config import require_positive
+from toymodels.errors import ConfigError
 from toymodels.models import module
 from toymodels.models.module import record
 
@@ -57,6 +58,9 @@ class TransformerConfig:
     def validate(self) -> None:
         super().validate()
         require_positive(self, "d_model", "n_heads", "d_head", "d_mlp")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and self.eps > 0):
+            raise ConfigError(f"AdamW needs 0 <= beta1, beta2 < 1 and eps > 0 "
+                              f"(got beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})")
 
     def transformer_sizes(self) -> dict[str, int]:
         return {"d_model": self.d_model, "n_heads": self.n_heads, "d_head": self.d_head, "d_mlp": self.d_mlp}

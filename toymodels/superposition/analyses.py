@@ -91,24 +91,30 @@ class StickyLines:
 
 
 def sticky_lines(D: jax.Array, mask: jax.Array, fractions=STICKY_FRACTIONS, width: float = 0.02,
-                 flank: float = 0.06) -> StickyLines:
+                 flank: float = 0.06, leave_out_others: bool = False) -> StickyLines:
     """For each fraction f: `count` of masked D values within `width` of f, and `concentration`:
-    that count's density (per unit of D) over the density in the flanks width < |D - f| <= flank,
-    where the flanks leave out the windows of the other fractions (2/5 and 3/8 are only 0.025
-    apart: a line at 3/8 must not count as the background of 2/5). A line (a cluster of features
-    at exactly f) has a concentration far above 1, a smooth spread about 1. The flank count is
-    floored at one feature so an empty flank gives a finite ratio."""
+    that count's density (per unit of D) over the density in the flanks width < |D - f| <= flank.
+    A line (a cluster of features at exactly f) has a concentration far above 1, a smooth spread
+    about 1. The flank count is floored at one feature so an empty flank gives a finite ratio.
+
+    leave_out_others: the flanks leave out the windows of the other fractions (2/5 and 3/8 are
+    only 0.025 apart, so a line at 3/8 lies in the flank of 2/5). Off by default: the
+    sticky_lines claim was set with plain flanks, before any run (see its recipe)."""
     D = jnp.ravel(D)
     mask = jnp.ravel(mask)
     fr = np.asarray(fractions, np.float64)
     dist = jnp.abs(D[None, :] - jnp.asarray(fr, D.dtype)[:, None])
     in_window = dist <= width                                   # (F, n)
     inside = jnp.sum(in_window & mask[None, :], axis=1)
-    others = [jnp.any(in_window[np.delete(np.arange(len(fr)), i)], axis=0) for i in range(len(fr))]
-    in_flank = (dist > width) & (dist <= flank) & ~jnp.stack(others)
+    in_flank = (dist > width) & (dist <= flank)
+    if leave_out_others:
+        others = [jnp.any(in_window[np.delete(np.arange(len(fr)), i)], axis=0) for i in range(len(fr))]
+        in_flank = in_flank & ~jnp.stack(others)
+        widths = [_flank_width(fr, i, width, flank) for i in range(len(fr))]
+    else:
+        widths = [2 * (flank - width)] * len(fr)
     flanks = jnp.sum(in_flank & mask[None, :], axis=1)
-    flank_width = jnp.asarray([_flank_width(fr, i, width, flank) for i in range(len(fr))], D.dtype)
-    ratio = (inside / (2 * width)) / (jnp.maximum(flanks, 1) / flank_width)
+    ratio = (inside / (2 * width)) / (jnp.maximum(flanks, 1) / jnp.asarray(widths, D.dtype))
     near_any = jnp.sum(jnp.any(in_window, axis=0) & mask)
     return StickyLines(inside, flanks, ratio, near_any / jnp.maximum(jnp.sum(mask), 1))
 
@@ -314,6 +320,15 @@ def _summaries(Ws: dict) -> dict:
     return {k: jax.vmap(jax.vmap(summary))(W) for k, W in Ws.items()}
 
 
+# Every model of every instance (leaves (N, K, ...)), one compiled program each, compiled once per shape.
+_each_phase = jax.jit(jax.vmap(jax.vmap(feature_phase)))
+_each_polygon = jax.jit(jax.vmap(jax.vmap(polygon_2d)))
+_pooled_sticky_lines = jax.jit(jax.vmap(sticky_lines))      # D (N, K, n): every sparsity pooled
+_each_sticky_lines = jax.jit(jax.vmap(jax.vmap(sticky_lines)))
+_each_neuron_counts = jax.jit(jax.vmap(jax.vmap(neuron_feature_counts)))
+_each_neuron_pairs = jax.jit(jax.vmap(jax.vmap(antipodal_neuron_pairs)))
+
+
 def _best_tries(loss: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
     """Index (into K) of the lowest-loss try per phase-grid point, per instance: (N, R, D)."""
     N = loss.shape[0]
@@ -324,7 +339,7 @@ def _best_tries(loss: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
 
 def _phase_diagram(res: StackResults, best_of: bool) -> PhaseDiagram:
     idx = _best_tries(res.loss, res.stack.grid)  # (N, R, D)
-    phase = np.asarray(jax.jit(jax.vmap(jax.vmap(feature_phase)))(res.params["W"]))  # (N, K)
+    phase = np.asarray(_each_phase(res.params["W"]))  # (N, K)
     flat = idx.reshape(len(phase), -1)
     per_seed = np.take_along_axis(phase, flat, 1).reshape(idx.shape)
     loss = np.take_along_axis(res.loss, flat, 1).reshape(idx.shape)
@@ -333,10 +348,16 @@ def _phase_diagram(res: StackResults, best_of: bool) -> PhaseDiagram:
 
 
 def analyse(run: Run) -> Results:
+    """`analyse_params` of a run's final params."""
+    return analyse_params(Config(**run.config), _numpy(run.final_params()), run.metrics)
+
+
+def analyse_params(cfg: Config, final: dict, metrics: dict | None = None) -> Results:
     """Per stack: eval losses (N, K), analyses of every model (N, K, ...), the instance shown in
-    the figures per model; plus the phase grids, polygons, sticky lines and neuron quantities."""
-    cfg = Config(**run.config)
-    final = _numpy(run.final_params())
+    the figures per model; plus the phase grids, polygons, sticky lines and neuron quantities.
+    `final` is {stack: {"W": (N, K, m, n), "b": (N, K, n)[, "W_out"]}} for every stack of
+    `model.stacks(cfg)`: a run's final params, or hand-built / random ones (tests)."""
+    final = _numpy(final)
     stack_list = sp.stacks(cfg)
     losses = eval_losses(stack_list, final)
     summaries = _numpy(_summaries({s.name: final[s.name]["W"] for s in stack_list}))
@@ -351,15 +372,15 @@ def analyse(run: Run) -> Results:
     return Results(
         config=cfg,
         stacks=stacks,
-        intro_polygon=_numpy(jax.jit(jax.vmap(jax.vmap(polygon_2d)))(stacks["intro"].params["W"])),
-        sticky_lines=_numpy(jax.jit(jax.vmap(sticky_lines))(D, M)),
-        sticky_lines_per_sparsity=_numpy(jax.jit(jax.vmap(jax.vmap(sticky_lines)))(D, M)),
+        intro_polygon=_numpy(_each_polygon(stacks["intro"].params["W"])),
+        sticky_lines=_numpy(_pooled_sticky_lines(D, M)),
+        sticky_lines_per_sparsity=_numpy(_each_sticky_lines(D, M)),
         phase_importance=r,
         phase_density=s,
         phases={name: _phase_diagram(stacks[name], cfg.best_of) for name in ("phase_2_1", "phase_3_2")},
         phase_analytic=np.asarray(analytic_phase_n2m1(r[:, None], s[None, :])),
-        hidden_neuron_counts=np.asarray(jax.vmap(jax.vmap(neuron_feature_counts))(stacks["hidden_relu"].params["W"])),
-        abs_pairs={name: _numpy(jax.vmap(jax.vmap(antipodal_neuron_pairs))(stacks[name].params["W"]))
+        hidden_neuron_counts=np.asarray(_each_neuron_counts(stacks["hidden_relu"].params["W"])),
+        abs_pairs={name: _numpy(_each_neuron_pairs(stacks[name].params["W"]))
                    for name in ("abs", "abs_pair")},
-        metrics=run.metrics,
+        metrics=dict(metrics or {}),
     )

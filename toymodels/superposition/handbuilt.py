@@ -57,3 +57,78 @@ POLYTOPES = {  # name -> (builder, exact D_i)
     "tetrahedron": (tetrahedron, 3 / 4),
     "square_antiprism": (square_antiprism, 3 / 8),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole weight matrices with or without a mechanism, for the claims' tests
+
+
+def square() -> np.ndarray:
+    """m=2, n=4: two antipodal pairs on orthogonal axes (features 0, 2 on one axis, 1, 3 on the
+    other); D_i = 1/2."""
+    return regular_polygon(4)
+
+
+def place(blocks: list[np.ndarray], m: int, n: int) -> np.ndarray:
+    """W (m, n) with the polytopes `blocks` (each (m_b, n_b)) on disjoint hidden dimensions and
+    disjoint features, in order from dimension 0 and feature 0; every other entry 0."""
+    W = np.zeros((m, n))
+    r = c = 0
+    for B in blocks:
+        mb, nb = B.shape
+        if r + mb > m or c + nb > n:
+            raise ValueError(f"blocks need more than {m} dimensions / {n} features")
+        W[r:r + mb, c:c + nb] = B
+        r, c = r + mb, c + nb
+    return W
+
+
+def dedicated(m: int, n: int, features=None) -> np.ndarray:
+    """W (m, n): `features` (default the first m) each on its own hidden axis, unit norm; no
+    superposition."""
+    W = np.zeros((m, n))
+    for axis, i in enumerate(range(m) if features is None else features):
+        W[axis, i] = 1.0
+    return W
+
+
+def generic(m: int, n: int, k: int, seed: int = 0) -> np.ndarray:
+    """W (m, n): the first k features on random unit directions of R^m (superposition without
+    any regular geometry: their D_i spread continuously), the rest 0."""
+    rng = np.random.default_rng(seed)
+    V = rng.normal(size=(m, k))
+    W = np.zeros((m, n))
+    W[:, :k] = V / np.linalg.norm(V, axis=0)
+    return W
+
+
+def phase_solution_n2m1(r: float, s: float) -> np.ndarray:
+    """The analytic optimum of n=2, m=1 (second feature of relative importance r, density s):
+    an antipodal pair below the boundary s < 4r/(2+5r) (r <= 1) or 4/(5+2r) (r >= 1), else the
+    more important feature alone. (1, 2)."""
+    boundary = 4 * r / (2 + 5 * r) if r <= 1 else 4 / (5 + 2 * r)
+    if s < boundary:
+        return np.array([[1.0, -1.0]])
+    return np.array([[1.0, 0.0]]) if r < 1 else np.array([[0.0, 1.0]])
+
+
+def figure_set(cfg, weights: dict | None = None, n_instances: int = 1, seed: int = 0) -> dict:
+    """Params of the whole figure set of `cfg` (as `analyses.analyse_params` reads them: leaves
+    (N, K, ...)): every stack at its random init (the training init, instance i from seed + i),
+    except the stacks named in `weights`, whose W is given, (K, m, n) for every instance or
+    (N, K, m, n), with zero bias."""
+    import jax
+
+    from toymodels.superposition import model as sp
+
+    stack_list = sp.stacks(cfg)
+    inits = [sp.init_params(stack_list, jax.random.PRNGKey(seed + i)) for i in range(n_instances)]
+    params = jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *inits)
+    for s in stack_list:
+        if s.name in (weights or {}):
+            W = np.asarray(weights[s.name], np.float32)
+            if W.shape != (n_instances, s.k, s.m, s.n):
+                W = np.broadcast_to(W, (n_instances, s.k, s.m, s.n))
+            params[s.name]["W"] = W.copy()
+            params[s.name]["b"] = np.zeros((n_instances, s.k, s.n), np.float32)
+    return params

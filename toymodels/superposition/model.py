@@ -77,7 +77,7 @@ class ModelStack:
         return self.density.shape[0]
 
     @classmethod
-    def over_densities(cls, name: str, kind: str, n: int, m: int, densities, importance_row, **kw) -> "ModelStack":
+    def over_densities(cls, name: str, kind: str, n: int, m: int, densities, importance_row, **kw) -> ModelStack:
         """One model per density (the same for every feature), every model with the same importances."""
         densities = np.asarray(densities, np.float64)
         k = densities.shape[0]
@@ -250,7 +250,7 @@ def stack_forward(kind: str, params: dict, x: jax.Array) -> jax.Array:
     """All K models of a stack at once: x (K, n, B) -> x' (K, n, B). The module's function per
     model; small models (n * m <= UNROLL_MAX) are written out as elementwise sums."""
     W, b = params["W"], params["b"]
-    k, m, n = W.shape
+    _, m, n = W.shape
     W_out = params["W_out"] if kind == "absolute_value" else jnp.swapaxes(W, 1, 2)  # (K, n, m)
     hidden_relu = kind in HIDDEN_RELU_KINDS
     if n * m <= UNROLL_MAX:
