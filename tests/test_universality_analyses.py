@@ -24,7 +24,7 @@ def built(request):
 
 
 def test_logits_name_exactly_the_chosen_irreps(built):
-    g, T, params, mask = built
+    _, T, params, mask = built
     logits = U.all_logits(params)
     assert float(U.accuracy(logits, T)) == 1.0
     sim = np.asarray(U.logit_similarity(logits, T))

@@ -19,6 +19,9 @@ def _check_report(out) -> dict:
     # the report's claims are what the run on disk gives when re-evaluated, and each states its paper and criterion
     assert [c.to_json() for c in check(out)] == report["claims"]
     assert all(c["paper"] and c["expected"] for c in report["claims"])
+    # 40 steps of a 16-wide model on S3 learn nothing: no claim may hold (tests/test_universality_claims.py
+    # has them holding on models that learned the group)
+    assert not [c["id"] for c in report["claims"] if c["holds"]]
     return report
 
 

@@ -54,7 +54,7 @@ def test_fast_path_equals_the_module_forward_and_gradient():
 
 
 def test_run_with_cache_serves_the_transformer_too():
-    sizes = dict(d_model=16, n_heads=2, d_head=8, d_mlp=32)
+    sizes = {"d_model": 16, "n_heads": 2, "d_head": 8, "d_mlp": 32}
     params = transformer.init_params(jax.random.PRNGKey(1), d_vocab=7, **sizes)  # S3 has 6 elements, + `=`
     a, b = jnp.arange(6), jnp.arange(6)[::-1]
     logits, cache = model.run_with_cache(params, a, b)

@@ -235,18 +235,22 @@ def excluded_loss(logits, mask, is_train, T):
     return mean_loss(excluded_logits(logits, mask, T), T, is_train)
 
 
-def _one_hot_masks(T: GroupTables) -> jax.Array:
-    return jnp.eye(len(T.names), dtype=bool)
+def _kept_per_irrep(logits: jax.Array, T: GroupTables) -> list[jax.Array]:
+    """Per irrep, the logits' ρ(ab) components (restricted_logits' `kept` for that irrep alone),
+    each from the irrep's own basis rows: one projection for all irreps, not one per irrep."""
+    D = _product_directions(T)
+    coef = D @ logits
+    return [D[rows].T @ coef[rows] for rows in (np.nonzero(T.owner == r)[0] for r in range(len(T.names)))]
 
 
 def restricted_loss_per_irrep(logits, T):
     """(R,) restricted loss keeping one irrep at a time."""
-    return jax.lax.map(lambda m: restricted_loss(logits, m, T), _one_hot_masks(T))
+    return jnp.stack([mean_loss(kept + jnp.mean(logits - kept, axis=0), T) for kept in _kept_per_irrep(logits, T)])
 
 
 def excluded_loss_per_irrep(logits, is_train, T):
     """(R,) excluded loss removing one irrep at a time."""
-    return jax.lax.map(lambda m: excluded_loss(logits, m, is_train, T), _one_hot_masks(T))
+    return jnp.stack([mean_loss(logits - kept, T, is_train) for kept in _kept_per_irrep(logits, T)])
 
 
 # ---------------------------------------------------------------------------------------------

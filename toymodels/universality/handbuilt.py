@@ -55,6 +55,7 @@ def representation_mlp_params(g: Group, chosen: list[str], d_hidden: int = 512, 
     slot = np.concatenate([np.arange(c) for c in counts])  # index of each neuron within its irrep
     start = np.cumsum([0] + [f.shape[1] for f in flat])
     points = g.perms.shape[1] if g.perms is not None else 0
+    pinv = [np.linalg.pinv(f) for f in flat] if coset else None  # least squares onto each irrep's span
     for j in range(d_hidden):
         r_right = owner[j]
         r_left = (owner[j] + 1) % len(reps) if mixed and slot[j] % 3 else owner[j]
@@ -65,7 +66,7 @@ def representation_mlp_params(g: Group, chosen: list[str], d_hidden: int = 512, 
                 point = slot[j] % points if side == 0 else (slot[j] // points) % points
                 f = rng.standard_normal(points)
                 target = (f - f.mean())[g.perms[:, point]]
-                u, *_ = np.linalg.lstsq(flat[r], target, rcond=None)
+                u = pinv[r] @ target
             else:
                 u = rng.standard_normal(hi - lo)
             W[lo:hi, j] = u / np.linalg.norm(u)
@@ -73,7 +74,9 @@ def representation_mlp_params(g: Group, chosen: list[str], d_hidden: int = 512, 
     hidden = np.maximum(E[a] @ W_left + E[b] @ W_right, 0.0)
     x_cinv = g.table[:, g.inverse]  # [x, c] = x c^-1
     target = sum(r.character[x_cinv] / r.dim for r in reps)[g.table.reshape(-1)] * scale
-    W_U, *_ = np.linalg.lstsq(hidden, target, rcond=None)
+    # the least-squares (minimum-norm) fit, through the normal equations: pinv(HᵀH) Hᵀ = pinv(H), and
+    # (d_hidden)² is far cheaper to decompose than the (|G|², d_hidden) hidden activations
+    W_U, *_ = np.linalg.lstsq(hidden.T @ hidden, hidden.T @ target, rcond=None)
 
     def f32(x):
         return x.astype(np.float32)
