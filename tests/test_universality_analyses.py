@@ -1,6 +1,8 @@
 """Universality analyses on a hand-built MLP implementing the representation algorithm for chosen
 irreps: every analysis must name exactly those irreps."""
 
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -93,3 +95,23 @@ def test_coset_view_on_hand_placed_neurons():
     names = [T.partition_names[i] for i in np.asarray(out["best"])]
     assert names == ["left cosets of Stab(0)", "left cosets of ker(sign)"]
     assert np.allclose(np.asarray(out["fve"]), 1.0, atol=1e-5)
+
+
+def test_coset_neurons_are_selected_by_their_input_from_b():
+    """selection_shares reads each neuron's right input (from b): in the hand-built network with
+    mixed neurons a neuron reading sign(b) and the standard irrep of a is a sign neuron there,
+    while its left input (what the coset view tests) lies in the standard irrep."""
+    g = group("S4")
+    T = U.tables(g)
+    params = jax.tree_util.tree_map(jnp.asarray, representation_mlp_params(g, ["sign", "standard"], d_hidden=64,
+                                                                            mixed=True))
+    sel = np.asarray(U.selection_shares(params, T))
+    sign, standard = T.names.index("sign"), T.names.index("standard")
+    right_sign = sel[:, sign] > 0.999
+    assert right_sign.sum() >= 4 and np.allclose(sel.sum(1), 1, atol=1e-5)
+    left = U.embeddings(params)["left"][:, right_sign]
+    per_neuron = np.stack([np.asarray(U.embedding_fve(left[:, [j]], T)) for j in range(left.shape[1])])
+    assert (per_neuron[:, standard] > 0.999).mean() > 0.5  # most of them read the standard irrep of a
+    assert (per_neuron[:, sign] > 0.999).any()              # the rest read sign on both sides
+    fam_name, fam = U.coset_family(types.SimpleNamespace(partition_names=list(T.partition_names)), "sign")
+    assert fam_name == "cosets of ker(sign)" and fam.sum() == 1

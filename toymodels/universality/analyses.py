@@ -24,6 +24,10 @@ Definitions
 - restricted logits: keep only the ρ(ab) components (as functions of (a, b), per c) of the
   given irreps, plus the mean over pairs of what was removed; restricted loss on all pairs.
   Excluded logits: remove those components; excluded loss on the train pairs.
+- null shares: Σ d_ρ² / (|G| - 1) over a set of non-trivial irreps is the share of the
+  non-constant functions on G in their spans: what random directions put there on average, and
+  the logit similarity² a lookup table of a∘b (logits δ(ab = c)) has with them. A claim that some
+  irreps explain a model must beat it; with every non-trivial irrep in the set it is 1.
 - learned irreps and learning order: an irrep is LEARNED when its logit similarity stays above
   `order_threshold` (0.05, the paper's code's) from some checkpoint to the last one, and it is key
   at the end; its learned step is the first checkpoint of that final unbroken run (a crossing
