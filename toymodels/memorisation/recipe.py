@@ -26,11 +26,12 @@ from toymodels.memorisation.config import Config
 from toymodels.recipe import Claim, Recipe
 
 PRESETS = {
-    # d = 16, widths 4-16 (281-1073 trainable parameters), tables 12^2-40^2 pairs: the narrow
-    # models are over capacity at the larger tables; two seeds. ~2-3 minutes on a 2-core CPU.
-    "quick": Config(n=16, width=4, max_n=40, max_width=16, d=16, lr=1e-2, steps=3000, eval_every=100, seeds=2),
-    # d = 32, widths 8-32 (1073-4193 parameters), tables 32^2-64^2 pairs, 10k steps.
-    "paper": Config(n=32, width=8, max_n=64, max_width=32, d=32, lr=1e-2, steps=10_000, eval_every=200, seeds=2),
+    # d = 16, widths 4-16 (281-1073 trainable parameters), tables 16^2-40^2 pairs: the narrow
+    # models are over capacity at the larger tables; two seeds. 10k steps (tables near a width's
+    # capacity are memorised slowly: at 3k steps their bits still grew); ~3 minutes on a 2-core CPU.
+    "quick": Config(n=16, width=4, max_n=40, max_width=16, d=16, lr=1e-2, steps=10_000, eval_every=200, seeds=2),
+    # d = 32, widths 8-32 (1073-4193 parameters), tables 32^2-64^2 pairs, 30k steps.
+    "paper": Config(n=32, width=8, max_n=64, max_width=32, d=32, lr=1e-2, steps=30_000, eval_every=500, seeds=2),
 }
 # The grid each preset is meant to train (comma lists on sweepable keys, as with --set).
 PRESET_SETS = {
@@ -60,10 +61,17 @@ def _info_per_fact(metrics, i, frac):
     return float((np.log(2) - metrics["train_loss"][j, i]) / np.log(2))
 
 
-# A model "stores its table" when it classifies at least this share of it: halfway from chance
-# (0.5) to perfect. The claims about how facts are stored (3, 4) are judged only where there are
-# stored facts to look at: an untrained network's "facts" are noise spread over every neuron.
-STORES = 0.75
+# A model "stores facts" when it classifies more of its (random) table than chance could: an
+# untrained network's accuracy is binomial around 0.5 with standard error 0.5/n over n^2 facts,
+# so the bar is 3 standard errors above it. The claims about how facts are stored (3-5) are
+# judged only where there are stored facts to look at: an untrained network's "facts" are noise
+# spread over every neuron.
+STORES = "accuracy >= 0.5 + 1.5/n, 3 standard errors above chance"
+
+
+def stores_facts(acc: float, n: int) -> bool:
+    return acc >= 0.5 + 1.5 / n
+
 
 PAPER = {
     "converged": "no statement (the ~2 bits per parameter our capacity is set beside, Allen-Zhu & Li, is the "
@@ -125,14 +133,15 @@ def claims(results: A.Results) -> list[Claim]:
         "facts_spread_over_neurons",
         "memorised facts are spread over many neurons, not localised (a one-neuron-per-fact network needs 1)",
         PAPER["neurons"],
-        f"at capacity the model stores its table (accuracy >= {STORES}) and the median stored (correctly "
+        f"at capacity the model stores facts ({STORES}) and the median stored (correctly "
         "classified) fact needs >= 3 neurons and >= 25% of the live neurons for 90% of its single-neuron "
         "ablation effects (medians of k50/k90 by ablation and by direct attribution reported)",
-        spread, [s["acc"] >= STORES and s["k90_ablation"] >= max(3, 0.25 * s["live_neurons"]) for s in spread],
+        spread, [stores_facts(s["acc"], s["n"]) and s["k90_ablation"] >= max(3, 0.25 * s["live_neurons"]) for s in spread],
         lambda v: f"w={v['width']} s{v['seed']} ({v['live_neurons']} neurons, acc {v['acc']:.2f}): k50/k90 ablation "
                   f"{v['k50_ablation']:.0f}/{v['k90_ablation']:.0f}, DLA {v['k50']:.0f}/{v['k90']:.0f}, "
                   f"top neuron {100 * v['top_share']:.0f}% of |DLA|",
-        revised="the model must store its table (accuracy >= 0.75) and the medians are over the facts it stores, "
+        revised="the model must store facts (accuracy 3 standard errors above chance) and the medians are over "
+                "the facts it stores, "
                 "so that an untrained network (noise spread over every neuron) fails; the 3-neuron / 25% "
                 "threshold is unchanged"))
 
@@ -141,7 +150,7 @@ def claims(results: A.Results) -> list[Claim]:
     layer = []
     for i in cap_idx:
         mlp0, mlp1 = f.paths.layer_shares(i)
-        layer.append({"width": insts[i]["width"], "seed": insts[i]["seed"], "shares": f.paths.shares(i),
+        layer.append({"width": insts[i]["width"], "seed": insts[i]["seed"], "n": insts[i]["n"], "shares": f.paths.shares(i),
                       "mlp0_share": mlp0, "mlp1_share": mlp1,
                       "acc": float(f.layer_ablations[i, 0]), "acc_no_mlp0": float(f.layer_ablations[i, 1]),
                       "acc_no_mlp1": float(f.layer_ablations[i, 2]),
@@ -150,11 +159,11 @@ def claims(results: A.Results) -> list[Claim]:
     out.append(Claim.measure(
         "facts_spread_over_layers", "both MLP layers carry the memorised facts (no single layer does the lookup)",
         PAPER["layers"],
-        f"at capacity the model stores its table (accuracy >= {STORES}); each layer carries >= 15% of the mean "
+        f"at capacity the model stores facts ({STORES}); each layer carries >= 15% of the mean "
         "signed logit, a layer's share being its own direct path plus half of the MLP0->MLP1 path, which "
         "needs both (each path counted once; the four path shares reported); and mean-ablating either layer, "
         "and removing it (zeroing its output), each cost >= 5 points of accuracy",
-        layer, [two_layer and v["acc"] >= STORES and v["mlp0_share"] >= 0.15 and v["mlp1_share"] >= 0.15
+        layer, [two_layer and stores_facts(v["acc"], v["n"]) and v["mlp0_share"] >= 0.15 and v["mlp1_share"] >= 0.15
                 and v["acc"] - max(v["acc_no_mlp0"], v["acc_no_mlp1"], v["acc_without_mlp0"],
                                    v["acc_without_mlp1"]) >= 0.05 for v in layer],
         lambda v: f"w={v['width']} s{v['seed']}: MLP0 {100 * v['mlp0_share']:.0f}%, MLP1 {100 * v['mlp1_share']:.0f}% "
@@ -164,12 +173,13 @@ def claims(results: A.Results) -> list[Claim]:
                   f"removed MLP0 {v['acc_without_mlp0']:.2f} MLP1 {v['acc_without_mlp1']:.2f}",
         revised="the MLP0->MLP1 path was counted in both layers' shares (MLP0's own direct path, ~6%, was reported "
                 "as ~80%); now each path is counted once, the composed one split between the two layers it "
-                "needs; the model must store its table; and removing a layer must cost accuracy too (mean ablation "
+                "needs; the model must store facts (accuracy 3 standard errors above chance); and removing a layer must cost accuracy too (mean ablation "
                 "alone let an MLP1 that only amplifies MLP0's lookup pass); the 15% and 5-point thresholds are "
                 "unchanged"))
 
     # 5. hash then look up: is the label linearly readable after MLP0 alone?
-    probes = [{"width": insts[i]["width"], "seed": insts[i]["seed"], "acc": float(f.capacity.accuracy[i]),
+    probes = [{"width": insts[i]["width"], "seed": insts[i]["seed"], "n": insts[i]["n"],
+               "acc": float(f.capacity.accuracy[i]),
                "embed": float(f.probes[i, 0]), "mlp0": float(f.probes[i, 1]), "mlp1": float(f.probes[i, 2])}
               for i in cap_idx]
     out.append(Claim.measure(
@@ -177,12 +187,13 @@ def claims(results: A.Results) -> list[Claim]:
         "strong 'hash then look up' is false: MLP0 alone does not make a random label linearly readable "
         "(a soft version may hold: MLP0 raises probe accuracy above the embeddings')",
         PAPER["probe"],
-        f"at capacity the model stores its table (accuracy >= {STORES}) and the probe after MLP0 is >= 5 points "
+        f"at capacity the model stores facts ({STORES}) and the probe after MLP0 is >= 5 points "
         "below the probe after MLP1 (soft version reported: after MLP0 minus at the embeddings)",
-        probes, [two_layer and v["acc"] >= STORES and v["mlp1"] - v["mlp0"] >= 0.05 for v in probes],
+        probes, [two_layer and stores_facts(v["acc"], v["n"]) and v["mlp1"] - v["mlp0"] >= 0.05 for v in probes],
         lambda v: f"w={v['width']} s{v['seed']} (acc {v['acc']:.2f}): embed {v['embed']:.2f}, MLP0 {v['mlp0']:.2f}, "
                   f"MLP1 {v['mlp1']:.2f}",
-        revised="the model must store its table (accuracy >= 0.75): on small tables an untrained network's probes "
+        revised="the model must store facts (accuracy 3 standard errors above chance): on small tables an "
+                "untrained network's probes "
                 "differ by noise alone, which passed; the 5-point threshold is unchanged"))
 
     # 6. structured vs random tables
