@@ -147,3 +147,15 @@ def test_converged_fails_while_the_bits_still_grow(built):
     assert judged["flat"].holds and not judged["rising"].holds
     assert judged["late"].passes == [False, True] + [True] * (n - 2)
 
+
+
+def test_generalisation_cannot_be_judged_without_held_out_pairs(tmp_path):
+    from conftest import tiny_args
+
+    from toymodels import check
+    from toymodels.cli import main
+
+    assert main([*tiny_args("memorisation", "frac_train=1"), "--figure", "loss_curves", "--out", str(tmp_path / "r")]) == 0
+    got = {c.id: c for c in check(tmp_path / "r")}
+    assert not got["structured_table_differs"].judged
+    assert got["structured_table_differs"].shown == "cannot be judged: no held-out pairs of the structured tables (frac_train=1)"

@@ -349,6 +349,7 @@ class Results:
     n_params: np.ndarray             # (N,) trainable parameters of each unpadded model
     final: FinalAnalyses
     metrics: dict[str, np.ndarray]   # in-loop metrics {"step": (T,), name: (T, N)}
+    n_test: np.ndarray               # (N,) held-out table pairs (structured tables; 0 at frac_train=1 and for random ones)
 
 
 def correlation_facts(insts: list[dict], n_pad: int, k: int = CORRELATION_FACTS) -> np.ndarray:
@@ -406,7 +407,8 @@ def results_of(params: dict, data: dict, instances: list[dict], n_params, metric
                                                        d["train_weight"]))(params, data))
         metrics = {"step": np.array([0, 1]), "train_loss": np.stack([loss, loss])}
     return Results(structure=structure, layers=int(params["W_in"].shape[1]), instances=list(instances),
-                   n_params=n_params, final=final, metrics=metrics)
+                   n_params=n_params, final=final, metrics=metrics,
+                   n_test=np.asarray(data["test_weight"]).sum(-1).astype(int))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -220,6 +220,11 @@ def claims(results: A.Results) -> list[Claim]:
         lambda v: f"n={v['n']} w={v['width']} s{v['seed']}: random acc {v['random_acc']:.2f}, structured "
                   f"held-out {v['structured_test_acc']:.2f}; probe after MLP0 {v['random_probe_mlp0']:.2f} vs "
                   f"{v['structured_probe_mlp0']:.2f}"))
+    structured = [i for i, inst in enumerate(results.instances) if inst["structured"]]
+    if structured and all(results.n_test[i] == 0 for i in structured):
+        c = out[-1]
+        out[-1] = Claim.cannot_judge(c.id, c.statement, c.paper, c.criterion,
+                                     "no held-out pairs of the structured tables (frac_train=1)", c.revised)
     return out
 
 
