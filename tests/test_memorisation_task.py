@@ -18,14 +18,23 @@ from toymodels.models.module import run_with_cache
 from toymodels.pipeline import engine_inputs
 
 
+def _depends_on_a_alone(t):
+    return bool(np.all(t == t[:, :1]))
+
+
 def test_label_kinds():
     r = M.table_labels("random", 40, 0)
     assert set(np.unique(r)) == {0.0, 1.0} and abs(r.mean() - 0.5) < 0.05
+    assert not _depends_on_a_alone(r) and not _depends_on_a_alone(r.T)
     row = M.table_labels("row", 12, 3)
-    assert np.all(row == row[:, :1])  # depends on a alone
+    assert _depends_on_a_alone(row) and set(np.unique(row[:, 0])) == {0.0, 1.0}  # g(a), not a constant
     x = M.table_labels("xor", 12, 3).astype(int)
     assert np.all(x == x[:, :1] ^ x[:1, :] ^ x[0, 0])  # f(a,b) = g0(a) ^ g1(b)
+    assert not _depends_on_a_alone(x) and not _depends_on_a_alone(x.T)  # needs both a and b
+    # a table is a function of (kind, n, table_seed): the same again, another for another seed or size
+    np.testing.assert_array_equal(M.table_labels("random", 9, 1), M.table_labels("random", 9, 1))
     assert not np.array_equal(M.table_labels("random", 9, 1), M.table_labels("random", 9, 2))
+    assert not np.array_equal(M.table_labels("random", 9, 1), M.table_labels("random", 10, 1)[:9, :9])
 
 
 def test_random_tables_train_on_every_pair_structured_on_a_split():
@@ -56,7 +65,7 @@ def _todays_init(cfg, key):
     return {"E0": M._rows(k_e0, cfg.max_n, cfg.d, s), "E1": M._rows(k_e1, cfg.max_n, cfg.d, s),
             "W_in": jnp.stack([nr[:, :cfg.d].T for nr in neurons]),
             "b_in": jnp.zeros((cfg.layers, cfg.max_width), jnp.float32),
-            "W_out": jnp.stack([nr[:, cfg.d:] for nr in neurons]),
+            "W_out": jnp.stack([nr[:, cfg.d:] for nr in neurons]) * cfg.out_init,
             "w_U": jax.random.normal(k_u, (cfg.d,), jnp.float32) * s, "b_U": jnp.zeros((), jnp.float32)}
 
 
@@ -128,7 +137,7 @@ def test_the_memoriser_records_its_activations_by_name():
     ({"n": 1}, "table size n must be >= 2"), ({"d": 0}, "d must be a positive integer"),
     ({"width": 0}, "width must be a positive integer"), ({"structure": "parity"}, "unknown label kind"),
     ({"max_n": 5000, "n": 5000}, "too large"), ({"n": 80}, "exceeds max_n"), ({"layers": 3}, "layers must be 1 or 2"),
-    ({"activation": "tanh"}, "unknown activation"),
+    ({"activation": "tanh"}, "unknown activation"), ({"out_init": -1.0}, "out_init must be >= 0"),
 ])
 def test_bad_config_is_one_line(change, message):
     with pytest.raises(ConfigError, match=message) as e:

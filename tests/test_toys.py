@@ -4,6 +4,7 @@ criterion. Plus the run definitions of experiments/ and the default run director
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from conftest import TINY, TINY_SEEDS
@@ -31,9 +32,11 @@ def test_a_tiny_run_writes_every_figure_typed_results_and_typed_claims(tiny_run,
     assert claims and all(isinstance(c, Claim) for c in claims)
     as_text = lambda x: json.dumps(x, default=_json_default, sort_keys=True)  # noqa: E731  (NaN == NaN as text)
     assert as_text([c.to_json() for c in claims]) == as_text(run.report["claims"])
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
     for c in run.report["claims"]:
-        assert {"id", "claim", "paper", "expected", "measured", "per_seed", "holds"} <= set(c)
-        assert isinstance(c["holds"], bool) and c["expected"] and c["claim"]
+        assert {"id", "claim", "paper", "expected", "revised", "measured", "per_seed", "judged", "holds"} <= set(c)
+        assert isinstance(c["holds"], bool) and c["expected"] and c["claim"] and c["paper"]
+        assert f"| `{c['id']}`" in readme, f"README's claims table lacks {c['id']}"
 
 
 def test_toymodels_run_reproduces_a_run_definition(tmp_path):

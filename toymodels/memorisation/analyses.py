@@ -14,7 +14,12 @@ Definitions chosen here:
       mlp0_direct   = w_U . MLP0(x0)
       mlp1_direct   = w_U . MLP1(x0)                    (MLP1 as if MLP0 were absent)
       mlp0_to_mlp1  = w_U . (MLP1(x0 + MLP0(x0)) - MLP1(x0))
-- Layer ablations replace a layer's output by its mean over the table (mean ablation).
+- Layer shares, each path counted once: a layer's share of the mean signed logit is its own
+  direct path plus half of the MLP0->MLP1 path, which needs both layers (the Shapley split of
+  the two layers' contributions); the direct path belongs to neither, so the two layers' shares
+  and the direct path's sum to 1.
+- Layer ablations replace a layer's output by its mean over the table (mean ablation) or by
+  zero (removal).
 - Neuron direct logit attribution (DLA): neuron j of layer l adds mlp_post.l[j] (W_out[l, j] . w_U)
   to the logit through the residual stream straight to the classifier. Signed by s.
 - Neurons for q of a fact: the fewest neurons, largest |contribution| first, whose
@@ -163,6 +168,12 @@ class PathSummary:
         """{path: share} of instance i (of a stacked summary)."""
         return {k: float(self.share[i, j]) for j, k in enumerate(PATHS)}
 
+    def layer_shares(self, i: int) -> tuple[float, float]:
+        """(MLP0, MLP1) shares of instance i, each path counted once: a layer's own direct path
+        plus half of the MLP0->MLP1 path (which needs both)."""
+        sh = self.shares(i)
+        return (sh["mlp0_direct"] + sh["mlp0_to_mlp1"] / 2, sh["mlp1_direct"] + sh["mlp0_to_mlp1"] / 2)
+
 
 def path_summary(params: dict, data: dict, activation: str = "gelu") -> PathSummary:
     """Mean signed contribution of each path over the table's facts and its share of the mean
@@ -176,23 +187,27 @@ def path_summary(params: dict, data: dict, activation: str = "gelu") -> PathSumm
 
 
 def layer_ablations(params: dict, data: dict, activation: str = "gelu") -> jax.Array:
-    """Table accuracy with nothing ablated, MLP0 mean-ablated, MLP1 mean-ablated (NaN for one
-    layer): (3,). Mean ablation: the layer's output replaced by its mean over the table."""
+    """Table accuracy with nothing ablated, MLP0 mean-ablated, MLP1 mean-ablated, MLP0 removed,
+    MLP1 removed (NaN for MLP1 in a one-layer model): (5,). Mean ablation replaces the layer's
+    output by its mean over the table (a layer that only adds a constant costs nothing); removal
+    zeroes it (a layer that only rescales what another one wrote costs nothing)."""
     _, acts = run_with_cache(params, data, activation)
     w, y = data["table_weight"], data["labels"] > 0.5
     layers = params["W_in"].shape[0]
 
-    def run(ablate):
+    def run(ablate, how):
         x = acts["resid.0"]
         for l in range(layers):
             _, _, out = mlp_layer(params, data, l, x, activation)
             if l == ablate:
-                out = jnp.broadcast_to(_wmean(out, w[:, None], axis=0), out.shape)
+                out = jnp.broadcast_to(_wmean(out, w[:, None], axis=0), out.shape) if how == "mean" else 0.0 * out
             x = x + out
         logit = x @ params["w_U"] + params["b_U"]
         return _wmean(((logit > 0) == y).astype(jnp.float32), w)
 
-    return jnp.stack([run(-1), run(0), run(1) if layers > 1 else jnp.array(jnp.nan, jnp.float32)])
+    nan = jnp.array(jnp.nan, jnp.float32)
+    return jnp.stack([run(-1, "mean"), run(0, "mean"), run(1, "mean") if layers > 1 else nan,
+                      run(0, "zero"), run(1, "zero") if layers > 1 else nan])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,8 +331,9 @@ class FinalAnalyses:
     capacity: Capacity
     probes: np.ndarray                # (N, 3) probe accuracy at the embeddings, after MLP0, after MLP1
     paths: PathSummary
-    layer_ablations: np.ndarray       # (N, 3) accuracy: nothing, MLP0, MLP1 mean-ablated
+    layer_ablations: np.ndarray       # (N, 5) accuracy: nothing, MLP0, MLP1 mean-ablated, MLP0, MLP1 removed
     neurons: NeuronsPerFact           # (N, P) each
+    stored: np.ndarray                # (N, P) 1 on the table's facts the model classifies correctly, else 0
     top_ablation_share: np.ndarray    # (N, P) share of a correct fact's margin its top single-neuron ablation removes
     flipped_by_one_neuron: np.ndarray  # (N,) share of correct facts one single-neuron ablation flips
     correlation: NeuronEffectCorrelation  # over CORRELATION_FACTS sampled facts
@@ -333,6 +349,7 @@ class Results:
     n_params: np.ndarray             # (N,) trainable parameters of each unpadded model
     final: FinalAnalyses
     metrics: dict[str, np.ndarray]   # in-loop metrics {"step": (T,), name: (T, N)}
+    n_test: np.ndarray               # (N,) held-out table pairs (structured tables; 0 at frac_train=1 and for random ones)
 
 
 def correlation_facts(insts: list[dict], n_pad: int, k: int = CORRELATION_FACTS) -> np.ndarray:
@@ -357,7 +374,7 @@ def _final_analyses(params, data, n_params, facts, activation) -> FinalAnalyses:
         return FinalAnalyses(
             capacity=capacity(p, d, n_par, activation), probes=probe_accuracies(p, d, activation),
             paths=path_summary(p, d, activation), layer_ablations=layer_ablations(p, d, activation),
-            neurons=neurons_per_fact(p, d, activation),
+            neurons=neurons_per_fact(p, d, activation), stored=correct.astype(jnp.float32),
             top_ablation_share=jnp.where(correct, top_ablation / jnp.where(correct, margin, 1.0), jnp.nan),
             flipped_by_one_neuron=jnp.sum(correct & (top_ablation > margin)) / jnp.maximum(jnp.sum(correct), 1),
             correlation=neuron_effect_correlation(p, d, f, activation))
@@ -368,13 +385,30 @@ def _final_analyses(params, data, n_params, facts, activation) -> FinalAnalyses:
 def analyse(run: Run) -> Results:
     cfg = Config(**run.config)
     insts = run.instances
-    data = M.make_data(cfg, insts)
-    n_pad = int(round(data["labels"].shape[1] ** 0.5))
-    n_params = np.array([M.trainable_parameters(int(i["n"]), int(i["width"]), cfg.d, cfg.layers, cfg.train_embed)
-                         for i in insts], np.float32)
-    final = _final_analyses(run.final_params(), data, n_params, correlation_facts(insts, n_pad), cfg.activation)
-    return Results(structure=cfg.structure, layers=cfg.layers, instances=insts, n_params=n_params,
-                   final=jax.tree_util.tree_map(np.asarray, final), metrics=run.metrics)
+    n_params = [M.trainable_parameters(int(i["n"]), int(i["width"]), cfg.d, cfg.layers, cfg.train_embed)
+                for i in insts]
+    return results_of(run.final_params(), M.make_data(cfg, insts), insts, n_params, run.metrics,
+                      structure=cfg.structure, activation=cfg.activation)
+
+
+def results_of(params: dict, data: dict, instances: list[dict], n_params, metrics: dict | None = None,
+               structure: str = "row", activation: str = "gelu") -> Results:
+    """The Results of final models given in memory (params and data stacked on a leading instance
+    axis, as a run holds them): what `analyse` returns for a run, and what the tests build from
+    hand-built and untrained networks. `metrics` defaults to a flat history (the final train
+    loss at steps 0 and 1), for networks that were never trained."""
+    data = jax.tree_util.tree_map(jnp.asarray, data)
+    n_pad = round(data["labels"].shape[1] ** 0.5)
+    n_params = np.asarray(n_params, np.float32)
+    final = _final_analyses(params, data, n_params, correlation_facts(instances, n_pad), activation)
+    final = jax.tree_util.tree_map(np.asarray, final)
+    if metrics is None:
+        loss = np.asarray(jax.vmap(lambda p, d: _wmean(bce(forward(p, d, activation), d["labels"]),
+                                                       d["train_weight"]))(params, data))
+        metrics = {"step": np.array([0, 1]), "train_loss": np.stack([loss, loss])}
+    return Results(structure=structure, layers=int(params["W_in"].shape[1]), instances=list(instances),
+                   n_params=n_params, final=final, metrics=metrics,
+                   n_test=np.asarray(data["test_weight"]).sum(-1).astype(int))
 
 
 # ---------------------------------------------------------------------------------------------

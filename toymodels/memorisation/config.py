@@ -27,6 +27,7 @@ class Config(TrainConfig):
     layers: int = 2              # MLP layers: 1 or 2
     activation: str = "gelu"     # "gelu" or "relu"
     train_embed: bool = False    # train the embeddings too (counted as parameters then)
+    out_init: float = 0.01       # W_out's init scale relative to N(0, 1/d): MLPs start writing almost nothing
     frac_train: float = 0.8      # structured labels: share of pairs trained on
     table_seed: int = 0
     lr: float = 3e-3
@@ -45,6 +46,8 @@ class Config(TrainConfig):
             raise ConfigError(f"max_n={self.max_n} is too large: its {self.max_n**2:,} pairs exceed the "
                               f"{MAX_PAIRS:,} the analyses can hold; use max_n <= {int(MAX_PAIRS**0.5)}")
         require_positive(self, "d", "width", "max_width")
+        if not self.out_init >= 0:
+            raise ConfigError(f"out_init must be >= 0 (got {self.out_init})")
         if self.max_width < self.width:
             raise ConfigError(f"width={self.width} exceeds max_width={self.max_width} (the compiled MLP); "
                               f"--set max_width={self.width}")

@@ -140,11 +140,15 @@ def activation_fn(name: str):
 class Memoriser(nnx.Module):
     """One memoriser of n integers per position and `width` neurons per layer, unpadded.
 
-    Init: embeddings, W_in and W_out ~ N(0, 1/d) entries (embedding rows have norm ~1), biases 0,
-    w_U ~ N(0, 1/d). Each embedding row and each neuron (its W_in column and W_out row) comes
-    from a key of its own, so smaller tables and narrower models are prefixes of larger ones."""
+    Init: embeddings and W_in ~ N(0, 1/d) entries (embedding rows have norm ~1), W_out ~
+    N(0, out_init^2 / d), biases 0, w_U ~ N(0, 1/d). Each embedding row and each neuron (its W_in
+    column and W_out row) comes from a key of its own, so smaller tables and narrower models are
+    prefixes of larger ones. A small out_init (the config's 0.01) starts each MLP writing almost
+    nothing: in our runs, tables near a width's capacity were memorised faster and further than
+    from out_init = 1 (see config.py)."""
 
-    def __init__(self, n: int, width: int, d: int, layers: int, activation: str, key: jax.Array):
+    def __init__(self, n: int, width: int, d: int, layers: int, activation: str, key: jax.Array,
+                 out_init: float = 1.0):
         k_e0, k_e1, k_mlp, k_u = jax.random.split(key, 4)
         s = 1.0 / np.sqrt(d)
         neurons = [_rows(jax.random.fold_in(k_mlp, l), width, 2 * d, s) for l in range(layers)]
@@ -152,7 +156,7 @@ class Memoriser(nnx.Module):
         self.E1 = nnx.Param(_rows(k_e1, n, d, s))
         self.W_in = nnx.Param(jnp.stack([nr[:, :d].T for nr in neurons]))
         self.b_in = nnx.Param(jnp.zeros((layers, width), jnp.float32))
-        self.W_out = nnx.Param(jnp.stack([nr[:, d:] for nr in neurons]))
+        self.W_out = nnx.Param(jnp.stack([nr[:, d:] for nr in neurons]) * out_init)
         self.w_U = nnx.Param(jax.random.normal(k_u, (d,), jnp.float32) * s)
         self.b_U = nnx.Param(jnp.zeros((), jnp.float32))
         self.activation = activation
@@ -174,7 +178,8 @@ class Memoriser(nnx.Module):
 
 def init_params(cfg: Config, key: jax.Array) -> dict[str, jax.Array]:
     """The padded parameters one instance trains: a Memoriser of max_n rows and max_width neurons."""
-    return module.params_of(Memoriser(cfg.max_n, cfg.max_width, cfg.d, cfg.layers, cfg.activation, key))
+    return module.params_of(Memoriser(cfg.max_n, cfg.max_width, cfg.d, cfg.layers, cfg.activation, key,
+                                      cfg.out_init))
 
 
 def bind(params: dict, activation: str = "gelu") -> Memoriser:

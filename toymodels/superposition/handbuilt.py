@@ -12,7 +12,10 @@ All five are tight frames (sum_j W_j W_j^T = (n/m) I), so D_i = 1 / (W_i^T (n/m)
 
 from __future__ import annotations
 
+import jax
 import numpy as np
+
+from toymodels.superposition import model as sp
 
 
 def regular_polygon(k: int, phase: float = 0.0) -> np.ndarray:
@@ -117,10 +120,6 @@ def figure_set(cfg, weights: dict | None = None, n_instances: int = 1, seed: int
     (N, K, ...)): every stack at its random init (the training init, instance i from seed + i),
     except the stacks named in `weights`, whose W is given, (K, m, n) for every instance or
     (N, K, m, n), with zero bias."""
-    import jax
-
-    from toymodels.superposition import model as sp
-
     stack_list = sp.stacks(cfg)
     inits = [sp.init_params(stack_list, jax.random.PRNGKey(seed + i)) for i in range(n_instances)]
     params = jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *inits)
