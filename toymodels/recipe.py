@@ -101,6 +101,10 @@ class Claim:
         """A claim this run cannot answer, and why (e.g. "no test pairs: frac_train=1")."""
         return cls(id, statement, paper, criterion, [], [], f"cannot be judged: {why}", revised, judged=False)
 
+    def unjudged(self, why: str) -> "Claim":
+        """This claim, stated and judged as before, on a run that cannot answer it."""
+        return dataclasses.replace(self, values=[], passes=[], shown=f"cannot be judged: {why}", judged=False)
+
     def to_json(self) -> dict:
         """The report.json form (format 1, plus `paper`, `revised` and `judged`): claim, expected,
         measured, per_seed, holds."""

@@ -154,9 +154,7 @@ def _unjudged_without_test_pairs(claim: Claim, results: G.Results) -> Claim:
     missing = int((np.asarray(results.n_test) == 0).sum())
     if not missing:
         return claim
-    return Claim.cannot_judge(claim.id, claim.statement, claim.paper, claim.criterion,
-                              f"no test pairs in {missing} of {len(results.n_test)} instances (frac_train=1)",
-                              claim.revised)
+    return claim.unjudged(f"no test pairs in {missing} of {len(results.n_test)} instances (frac_train=1)")
 
 
 RECIPE = Recipe(

@@ -222,9 +222,7 @@ def claims(results: A.Results) -> list[Claim]:
                   f"{v['structured_probe_mlp0']:.2f}"))
     structured = [i for i, inst in enumerate(results.instances) if inst["structured"]]
     if structured and all(results.n_test[i] == 0 for i in structured):
-        c = out[-1]
-        out[-1] = Claim.cannot_judge(c.id, c.statement, c.paper, c.criterion,
-                                     "no held-out pairs of the structured tables (frac_train=1)", c.revised)
+        out[-1] = out[-1].unjudged("no held-out pairs of the structured tables (frac_train=1)")
     return out
 
 
