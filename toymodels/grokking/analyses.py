@@ -20,7 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toymodels.algebra.fourier import fourier_basis, fourier_transform_2d, frequency_norms, n_freqs
+from toymodels.algebra.fourier import (
+    fourier_basis,
+    fourier_transform_2d,
+    frequency_norms,
+    n_freqs,
+)
 from toymodels.grokking import model as ma
 from toymodels.grokking.config import Config
 from toymodels.models import pairs, transformer

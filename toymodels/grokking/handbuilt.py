@@ -117,8 +117,8 @@ def fourier_algorithm_params(
         W_U[OUT[2 * i + 1], :p] = np.sin(2 * np.pi * w * t / p)
     W_U[2, p] = -2.0 * lam * F  # the `=` logit, via the `=` position dim
 
-    params = dict(W_E=W_E, W_pos=W_pos, W_Q=W_Q, W_K=W_K, W_V=W_V, W_O=W_O, W_in=W_in,
-                  b_in=np.zeros(d_mlp), W_out=W_out, b_out=np.zeros(d_model), W_U=W_U)
+    params = {"W_E": W_E, "W_pos": W_pos, "W_Q": W_Q, "W_K": W_K, "W_V": W_V, "W_O": W_O, "W_in": W_in,
+              "b_in": np.zeros(d_mlp), "W_out": W_out, "b_out": np.zeros(d_model), "W_U": W_U}
     return {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
 
 
