@@ -19,7 +19,8 @@ def test_grokking_benchmark_quick(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("XLA_FLAGS", None)  # one plain device, whatever the test session configured
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "grokking.py"), "--quick", "--repeats", "2",
-                           "--out", str(out)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+                           "--out", str(out)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+                          check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ms/step" in proc.stderr  # the human summary
     r = json.loads(out.read_text())
@@ -55,8 +56,10 @@ def test_grokking_benchmark_quick(tmp_path):
         assert _positive(fv[key]), key
 
     vs = r["vs_pytorch_reference"]
-    # the anchor is the one docs/papers.md quotes, and the speed-up is against this run's own step
+    # the anchor is the one docs/papers.md quotes (speed anchors), and the speed-up is against this run's own step
     quoted = re.search(r"one training step \(forward, backward, AdamW\) \| ~(\d+) ms", (ROOT / "docs" / "papers.md").read_text())
-    assert quoted and vs["quoted_anchor_ms_per_step"] == float(quoted.group(1))
-    assert abs(vs["speedup_vs_quoted_anchor"] * r["train_step"]["ms_per_step"] - float(quoted.group(1))) < 0.01 * float(quoted.group(1))
+    assert quoted, "docs/papers.md, speed anchors: no '~N ms' for one training step of the PyTorch reference"
+    anchor = float(quoted.group(1))
+    assert vs["quoted_anchor_ms_per_step"] == anchor, (vs["quoted_anchor_ms_per_step"], "docs/papers.md says", anchor)
+    assert abs(vs["speedup_vs_quoted_anchor"] * r["train_step"]["ms_per_step"] - anchor) < 0.01 * anchor, vs
     assert vs["measured"] is None and vs["skipped_reason"]

@@ -12,7 +12,13 @@ from toymodels.algebra import fourier
 from toymodels.grokking import analyses as g
 from toymodels.grokking import model as ma
 from toymodels.grokking.config import Config
-from toymodels.grokking.handbuilt import fourier_algorithm_params, ideal_loss, scale_for_loss
+from toymodels.grokking.handbuilt import (
+    fourier_algorithm_params,
+    ideal_loss,
+    scale_for_loss,
+    scramble_tokens,
+    side_by_side,
+)
 from toymodels.models import transformer
 
 P = 23
@@ -80,7 +86,7 @@ def test_handbuilt_layout_and_forward_passes_agree(hand):
 
 
 def test_neuron_clusters_and_key_frequencies(hand):
-    params, _, acts = hand
+    _params, _, acts = hand
     assert acts.shape == (P, P, len(FREQS) * K * K)
     freq, fve, cluster = g.neuron_frequencies(acts)
     expected = np.repeat(FREQS, K * K)  # neuron i·K² + j·K + l belongs to FREQS[i]
@@ -171,7 +177,7 @@ def test_attention_from_eq(hand):
 
 
 def test_random_init_fails_the_same_checks(rand):
-    params, logits, acts = rand
+    _params, logits, acts = rand
     _, fve, cluster = g.neuron_frequencies(acts)
     assert float(fve.max()) < 0.85 and g.key_frequencies(cluster, P) == []
     assert float(g.key_logit_fve(logits, FREQS)) < 0.01
@@ -192,9 +198,9 @@ def test_vmap_over_instances(hand):
     def summary(params, mask):
         logits = g.logits_over_pairs(params)
         _, _, cluster = g.neuron_frequencies(g.mlp_activations(params))
-        return dict(fve=g.key_logit_fve(logits, mask), rloss=g.restricted_loss(logits, mask),
-                    gini=g.gini_embed(params), sizes=g.cluster_sizes(cluster, P),
-                    att=g.attention_from_eq(params), ssw=g.sum_squared_weights(params))
+        return {"fve": g.key_logit_fve(logits, mask), "rloss": g.restricted_loss(logits, mask),
+                "gini": g.gini_embed(params), "sizes": g.cluster_sizes(cluster, P),
+                "att": g.attention_from_eq(params), "ssw": g.sum_squared_weights(params)}
 
     out = summary(stacked, masks)
     for i, (params, freqs) in enumerate([(p1, FREQS), (p2, OTHER_FREQS)]):
@@ -248,3 +254,17 @@ def test_ideal_loss_helper():
     # the designed loss of the hand-built net matches its formula's target
     lam = scale_for_loss(P, FREQS, 1e-4)
     assert abs(ideal_loss(P, FREQS, lam) - 1e-4) < 1e-8
+
+
+def test_side_by_side_adds_logits_and_scrambling_removes_the_fourier_structure(hand, rand):
+    (hp, hl, _), (rp, rl, _) = hand, rand  # d_head 6 and 8: the smaller is padded
+    both = side_by_side(hp, rp)
+    np.testing.assert_allclose(g.logits_over_pairs(both), hl + rl, atol=1e-3)
+    assert float(g.sum_squared_weights(both)) == pytest.approx(float(g.sum_squared_weights(hp) + g.sum_squared_weights(rp)),
+                                                               rel=1e-5)
+    sp = scramble_tokens(hp)
+    assert float(g.sum_squared_weights(sp)) == pytest.approx(float(g.sum_squared_weights(hp)), rel=1e-6)
+    norms = np.sort(np.asarray(g.fourier_norms_embed(hp, per_frequency=True)) ** 2)[::-1]
+    scrambled = np.sort(np.asarray(g.fourier_norms_embed(sp, per_frequency=True)) ** 2)[::-1]
+    assert norms[: len(FREQS)].sum() / norms.sum() > 0.99 and scrambled[: len(FREQS)].sum() / scrambled.sum() < 0.6
+    assert float(g.accuracy(g.logits_over_pairs(sp))) < 0.2

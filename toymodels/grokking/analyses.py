@@ -13,13 +13,19 @@ outside jit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toymodels.algebra.fourier import fourier_basis, fourier_transform_2d, frequency_norms, n_freqs
+from toymodels.algebra.fourier import (
+    fourier_basis,
+    fourier_transform_2d,
+    frequency_norms,
+    n_freqs,
+)
 from toymodels.grokking import model as ma
 from toymodels.grokking.config import Config
 from toymodels.models import pairs, transformer
@@ -440,7 +446,7 @@ class Results:
     over_training: ProgressMeasures
     phases: list[dict[str, float]]      # per instance: memorisation_end, cleanup_start, cleanup_end
     metrics: dict[str, np.ndarray]      # in-loop metrics {"step": (T,), name: (T, N)}
-    n_test: np.ndarray                  # (N,) held-out pairs per instance (0 at frac_train=1)
+    n_test: np.ndarray                  # (N,) held-out pairs per instance (0 at frac_train=1: test curves NaN)
 
 
 def _progress_measures(params, key_mask, is_train) -> ProgressMeasures:
@@ -453,6 +459,13 @@ def _progress_measures(params, key_mask, is_train) -> ProgressMeasures:
         cos_coefficients=cos_coefficients(logits), key_logit_fve=key_logit_fve(logits, key_mask),
         gini_embed=gini_embed(params), gini_neuron_logit=gini_neuron_logit(params),
         sum_squared_weights=sum_squared_weights(params))
+
+
+@jax.jit
+def _measures_over_training(params, key_mask, is_train) -> ProgressMeasures:
+    """Progress measures at every checkpoint (mapped, to bound memory) of every instance (vmapped)."""
+    per_instance = jax.vmap(_progress_measures)
+    return jax.lax.map(lambda prm: per_instance(prm, key_mask, is_train), params)
 
 
 @jax.jit
@@ -473,19 +486,49 @@ def _final_analyses(params) -> FinalAnalyses:
     return jax.vmap(one)(params)
 
 
+@functools.partial(jax.jit, static_argnames="p")
+def _metrics_at(params, data, p: int) -> dict:
+    return jax.lax.map(lambda prm: jax.vmap(functools.partial(ma.metrics, p=p))(prm, data), params)
+
+
+def checkpoint_metrics(cfg: Config, instances: list[dict], params) -> dict[str, np.ndarray]:
+    """The in-loop metrics (`model.metrics`) of params stacked (checkpoint, instance, ...): each
+    (n_checkpoints, n_instances), as a run records them (without its "step" axis)."""
+    data = jax.tree_util.tree_map(jnp.asarray, ma.make_data(cfg, instances))
+    return {k: np.asarray(v) for k, v in _metrics_at(params, data, cfg.p).items()}
+
+
 def analyse(run: Run) -> Results:
-    cfg = Config(**run.config)
+    return analyse_params(Config(**run.config), run.instances, run.steps, run.params, run.metrics)
+
+
+def analyse_params(cfg: Config, instances: list[dict], steps, params, metrics: dict | None = None) -> Results:
+    """Results from any weights: `params` stacked (checkpoint, instance, ...) at `steps` (a run's, a
+    hand-built network's, a random init's). `metrics` are the in-loop curves {"step": (T,), name:
+    (T, N)}; without them they are computed at the checkpoints.
+
+    Instances without test pairs (frac_train=1) get NaN wherever a test-pair quantity would be
+    (test loss and accuracy, in-loop and per checkpoint) and NaN phases: the phases are read off
+    the test loss. (The in-loop metrics report 0 there.)"""
     p = cfg.p
-    final = _final_analyses(run.final_params())
+    final = _final_analyses(jax.tree_util.tree_map(lambda x: x[-1], params))
     final = jax.tree_util.tree_map(np.asarray, dataclasses.replace(final, mlp_acts=final.mlp_acts[:1]))
     key_freqs = [key_frequencies(c, p) for c in final.neuron_cluster]
     key_mask = np.stack([np.asarray(freq_mask(k, p)) > 0 if k else np.zeros(p // 2, bool) for k in key_freqs])
-    is_train = ma.make_data(cfg, run.instances)["is_train"]
-    per_instance = jax.vmap(_progress_measures)
-    measures = jax.jit(lambda ps: jax.lax.map(lambda prm: per_instance(prm, key_mask, is_train), ps))(run.params)
-    m = run.metrics
-    phases = [phase_boundaries(m["step"], m["train_loss"][:, i], m["test_loss"][:, i]) for i in range(len(key_freqs))]
-    return Results(p=p, frac_train=cfg.frac_train, instances=run.instances, key_freqs=key_freqs, key_mask=key_mask,
-                   checkpoint_steps=np.asarray(run.steps), final=final,
-                   over_training=jax.tree_util.tree_map(np.asarray, measures), phases=phases, metrics=m,
-                   n_test=(~np.asarray(is_train)).sum(-1))
+    is_train = ma.make_data(cfg, instances)["is_train"]
+    n_test = (~np.asarray(is_train)).sum(-1)
+    no_test = n_test == 0
+    measures = jax.tree_util.tree_map(np.asarray, _measures_over_training(params, key_mask, is_train))
+    measures = dataclasses.replace(measures, test_loss=np.where(no_test, np.nan, measures.test_loss))
+    if metrics is None:
+        metrics = {"step": np.asarray(steps), **checkpoint_metrics(cfg, instances, params)}
+    m = dict(metrics)
+    for name in ("test_loss", "test_acc"):
+        if name in m:
+            m[name] = np.where(no_test, np.nan, np.asarray(m[name], float))
+    nan_phases = dict.fromkeys(("memorisation_end", "cleanup_start", "cleanup_end", "train_knee"), math.nan)
+    phases = [dict(nan_phases) if no_test[i] else phase_boundaries(m["step"], m["train_loss"][:, i], m["test_loss"][:, i])
+              for i in range(len(key_freqs))]
+    return Results(p=p, frac_train=cfg.frac_train, instances=instances, key_freqs=key_freqs, key_mask=key_mask,
+                   checkpoint_steps=np.asarray(steps), final=final, over_training=measures, phases=phases, metrics=m,
+                   n_test=n_test)

@@ -41,4 +41,4 @@ class Config(TransformerConfig, TrainConfig):
 
 
 def _is_prime(n: int) -> bool:
-    return n >= 2 and all(n % k for k in range(2, int(math.isqrt(n)) + 1))
+    return n >= 2 and all(n % k for k in range(2, math.isqrt(n) + 1))

@@ -43,6 +43,18 @@ def phase_lines(ax, phases, label: bool = False) -> None:
 # Helpers
 
 
+def _with_test_pairs(results: Results, y) -> np.ndarray | None:
+    """A (T, N) curve of a test-pair quantity, restricted to the instances that have test pairs;
+    None when none has (frac_train=1: there is no test loss to draw)."""
+    has = np.asarray(results.n_test) > 0
+    return np.asarray(y)[:, has] if has.any() else None
+
+
+def _no_test_note(ax) -> None:
+    ax.text(0.5, 0.5, "no test pairs (frac_train=1): no test curve", transform=ax.transAxes, ha="center",
+            va="center", fontsize=8, color="gray")
+
+
 def _keys(results: Results, i: int = 0) -> list[int]:
     return list(results.key_freqs[i])
 
@@ -84,9 +96,15 @@ def loss_curves(results: Results):
     m = results.metrics
     n = m["train_loss"].shape[1]
     fig, (a1, a2) = subplots(2, size=(5.5, 3.8))
-    for split, color in (("train", "tab:blue"), ("test", "tab:orange")):
-        band(a1, m["step"], m[f"{split}_loss"], f"{split} loss", color)
-        band(a2, m["step"], m[f"{split}_acc"], f"{split} accuracy", color)
+    band(a1, m["step"], m["train_loss"], "train loss", "tab:blue")
+    band(a2, m["step"], m["train_acc"], "train accuracy", "tab:blue")
+    test_loss, test_acc = _with_test_pairs(results, m["test_loss"]), _with_test_pairs(results, m["test_acc"])
+    if test_loss is None:
+        _no_test_note(a1)
+        _no_test_note(a2)
+    else:
+        band(a1, m["step"], test_loss, "test loss", "tab:orange")
+        band(a2, m["step"], test_acc, "test accuracy", "tab:orange")
     _over_training_axes(a1, results, "Cross-entropy loss", "loss (log scale)", log=True, label=True)
     _over_training_axes(a2, results, "Accuracy", "accuracy")
     a1.legend(fontsize=7)
@@ -214,16 +232,20 @@ def progress_measures(results: Results):
     s, o = results.checkpoint_steps, results.over_training
     n = o.test_loss.shape[1]
     fig, axes = subplots(6, ncols=3, size=(5, 3.6))
-    ref = dict(lw=1, alpha=0.8)
+    ref = {"lw": 1, "alpha": 0.8}
+    test_loss = _with_test_pairs(results, o.test_loss)
     band(axes[0], s, o.excluded_loss, "excluded loss (train pairs)", "tab:red")
     band(axes[0], s, o.train_loss, "train loss", "tab:blue", **ref)
-    band(axes[0], s, o.test_loss, "test loss", "tab:orange", **ref)
     _over_training_axes(axes[0], results, "Excluded loss: key frequencies removed", "loss (log scale)", log=True)
     band(axes[1], s, o.restricted_loss, "restricted loss (all pairs)", "tab:green")
-    band(axes[1], s, o.test_loss, "test loss", "tab:orange", **ref)
     _over_training_axes(axes[1], results, "Restricted loss: only key frequencies kept", "loss (log scale)", log=True)
-    band(axes[2], s, o.test_loss / o.restricted_loss, "test / restricted loss", "tab:purple")
-    axes[2].axhline(1, color="gray", lw=0.8)
+    if test_loss is None:
+        _no_test_note(axes[2])
+    else:
+        band(axes[0], s, test_loss, "test loss", "tab:orange", **ref)
+        band(axes[1], s, test_loss, "test loss", "tab:orange", **ref)
+        band(axes[2], s, test_loss / _with_test_pairs(results, o.restricted_loss), "test / restricted loss", "tab:purple")
+        axes[2].axhline(1, color="gray", lw=0.8)
     _over_training_axes(axes[2], results, "Test loss / restricted loss", "ratio (log scale)", log=True)
     band(axes[3], s, o.sum_squared_weights, "sum of squared weights", "black")
     _over_training_axes(axes[3], results, "Total sum of squared weights", "sum of squares", label=True)
@@ -234,7 +256,8 @@ def progress_measures(results: Results):
     band(axes[5], s, o.restricted_accuracy, "restricted accuracy", "tab:gray", **ref)
     _over_training_axes(axes[5], results, "Logit variance explained by key terms", "fraction")
     for ax in axes:
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     keys = "; ".join(", ".join(map(str, k)) or "none" for k in results.key_freqs)
     fig.suptitle(f"Progress measures over training{band_note(n)}; key frequencies {'per seed ' * (n > 1)}{keys}")
     fig.tight_layout()

@@ -117,6 +117,51 @@ def fourier_algorithm_params(
         W_U[OUT[2 * i + 1], :p] = np.sin(2 * np.pi * w * t / p)
     W_U[2, p] = -2.0 * lam * F  # the `=` logit, via the `=` position dim
 
-    params = dict(W_E=W_E, W_pos=W_pos, W_Q=W_Q, W_K=W_K, W_V=W_V, W_O=W_O, W_in=W_in,
-                  b_in=np.zeros(d_mlp), W_out=W_out, b_out=np.zeros(d_model), W_U=W_U)
+    params = {"W_E": W_E, "W_pos": W_pos, "W_Q": W_Q, "W_K": W_K, "W_V": W_V, "W_O": W_O, "W_in": W_in,
+              "b_in": np.zeros(d_mlp), "W_out": W_out, "b_out": np.zeros(d_model), "W_U": W_U}
     return {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
+
+
+def side_by_side(first: dict, second: dict) -> dict[str, jnp.ndarray]:
+    """One network computing the sum of two networks' logits: their residual streams, heads and
+    neurons placed side by side (block-diagonal weights; the smaller d_head padded with zeros),
+    each head and neuron reading only its own network's part of the stream, W_U reading both.
+    E.g. a memoriser beside the Fourier circuit, mixed in chosen proportions."""
+    d1, d2 = first["W_E"].shape[1], second["W_E"].shape[1]
+    h1, h2 = first["W_Q"].shape[0], second["W_Q"].shape[0]
+    m1, m2 = first["W_in"].shape[1], second["W_in"].shape[1]
+    e = max(first["W_Q"].shape[2], second["W_Q"].shape[2])
+    f = {k: np.asarray(v, np.float32) for k, v in first.items()}
+    s = {k: np.asarray(v, np.float32) for k, v in second.items()}
+    out = {
+        "W_E": np.concatenate([f["W_E"], s["W_E"]], 1),
+        "W_pos": np.concatenate([f["W_pos"], s["W_pos"]], 1),
+        "b_in": np.concatenate([f["b_in"], s["b_in"]]),
+        "b_out": np.concatenate([f["b_out"], s["b_out"]]),
+        "W_U": np.concatenate([f["W_U"], s["W_U"]], 0),
+    }
+    for name in ("W_Q", "W_K", "W_V"):  # (heads, d_model, d_head)
+        w = np.zeros((h1 + h2, d1 + d2, e), np.float32)
+        w[:h1, :d1, : f[name].shape[2]] = f[name]
+        w[h1:, d1:, : s[name].shape[2]] = s[name]
+        out[name] = w
+    w = np.zeros((h1 + h2, e, d1 + d2), np.float32)
+    w[:h1, : f["W_O"].shape[1], :d1] = f["W_O"]
+    w[h1:, : s["W_O"].shape[1], d1:] = s["W_O"]
+    out["W_O"] = w
+    w_in, w_out = np.zeros((d1 + d2, m1 + m2), np.float32), np.zeros((m1 + m2, d1 + d2), np.float32)
+    w_in[:d1, :m1], w_in[d1:, m1:] = f["W_in"], s["W_in"]
+    w_out[:m1, :d1], w_out[m1:, d1:] = f["W_out"], s["W_out"]
+    out["W_in"], out["W_out"] = w_in, w_out
+    return {k: jnp.asarray(v) for k, v in out.items()}
+
+
+def scramble_tokens(params: dict, seed: int = 0) -> dict[str, jnp.ndarray]:
+    """The same weights with the p number tokens' embeddings permuted at random (the `=` row
+    kept): as a function of the token, W_E loses its Fourier structure, and the network computes
+    (pi(a) + pi(b)) mod p instead of a + b. Every norm is unchanged."""
+    p = params["W_E"].shape[0] - 1
+    perm = np.random.default_rng(seed).permutation(p)
+    W_E = np.asarray(params["W_E"]).copy()
+    W_E[:p] = W_E[perm]
+    return {**params, "W_E": jnp.asarray(W_E)}

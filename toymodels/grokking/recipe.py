@@ -37,6 +37,9 @@ def task(cfg: Config) -> engine.Task:
 # Claims of the paper, each measured per instance; a claim holds when it holds for every instance.
 
 
+FALLEN = 0.1  # a loss below this has fallen: train pairs fitted, test pairs solved (as the paper's grokking times)
+
+
 def _first_below(steps, curve, level):
     below = np.nonzero(np.asarray(curve) < level)[0]
     return float(steps[below[0]]) if below.size else float("nan")
@@ -61,12 +64,13 @@ def claims(results: G.Results) -> list[Claim]:
     n_freq = results.p // 2
     out = []
 
-    t_train = [_first_below(m["step"], m["train_loss"][:, i], 0.1) for i in range(n)]
-    t_test = [_first_below(m["step"], m["test_loss"][:, i], 0.1) for i in range(n)]
+    t_train = [_first_below(m["step"], m["train_loss"][:, i], FALLEN) for i in range(n)]
+    t_test = [_first_below(m["step"], m["test_loss"][:, i], FALLEN) for i in range(n)]
     ratio = [te / tr if tr > 0 else te / m["step"][1] for tr, te in zip(t_train, t_test)]
     out.append(Claim.measure(
         "grokking_delay", "train loss falls long before test loss",
-        "memorisation by ~1.4k epochs, test loss falls in cleanup ~9.4k-14k epochs (p=113, 30% of pairs)",
+        "memorisation by ~1.4k epochs, test loss falls in cleanup ~9.4k-14k epochs; test loss < 0.1 after 7,930 "
+        "epochs (p=113, 30% of pairs)",
         "test loss reaches 0.1 at least 5x later than train loss",
         [{"train_step": a, "test_step": b, "ratio": r} for a, b, r in zip(t_train, t_test, ratio)],
         [r >= 5 for r in ratio],  # NaN (never) compares False
@@ -74,7 +78,8 @@ def claims(results: G.Results) -> list[Claim]:
 
     acc = [float(m["test_acc"][-1, i]) for i in range(n)]
     out.append(Claim.measure(
-        "generalises", "every seed groks: test accuracy reaches ~100%", "the mainline run generalises to the test pairs",
+        "generalises", "every seed groks: test accuracy reaches ~100%",
+        "the mainline run generalises to the test pairs (test loss < 0.1 after 7,930 epochs at p=113, 30% of pairs)",
         "final test accuracy >= 0.99", acc, [a >= 0.99 for a in acc], lambda v: f"{v:.4f}"))
 
     k90 = [_frequencies_for_mass(results.final.embed_freq_norms[i]) for i in range(n)]
@@ -95,8 +100,8 @@ def claims(results: G.Results) -> list[Claim]:
         [2 <= a <= 8 and f >= 0.8 for a, f in zip(nk, fve)],
         lambda v: f"{v['key_freqs']} explain {v['fve']:.2f}"))
 
-    t_res = [_first_below(ck, o.restricted_loss[:, i], 0.1) for i in range(n)]
-    t_te = [_first_below(ck, o.test_loss[:, i], 0.1) for i in range(n)]
+    t_res = [_first_below(ck, o.restricted_loss[:, i], FALLEN) for i in range(n)]
+    t_te = [_first_below(ck, o.test_loss[:, i], FALLEN) for i in range(n)]
     out.append(Claim.measure(
         "restricted_loss_falls_first", "restricted loss falls before test loss",
         "restricted loss falls well before test loss (circuit formation precedes cleanup)",
@@ -104,26 +109,30 @@ def claims(results: G.Results) -> list[Claim]:
         [{"restricted_step": a, "test_step": b} for a, b in zip(t_res, t_te)],
         [a < b for a, b in zip(t_res, t_te)], lambda v: f"{v['restricted_step']:.0f} vs {v['test_step']:.0f}"))
 
+    # A rise towards chance during circuit formation: below half of chance (log p) when memorisation
+    # ends, at or above it at some checkpoint up to cleanup start where train loss is still below the
+    # level that marks memorisation in grokking_delay. Half of chance: the logits without the key
+    # frequencies are worse than a uniform guess among sqrt(p) answers.
     chance = float(np.log(results.p))
     rise, ok = [], []
     for i, ph in enumerate(phases):
-        peak = {"excluded": np.nan, "step": np.nan, "train_loss": np.nan}
-        if np.isfinite(ph["memorisation_end"]):
-            after = np.nonzero(ck >= ph["memorisation_end"])[0]
-            j = after[int(np.argmax(o.excluded_loss[after, i]))]
-            peak = {"excluded": float(o.excluded_loss[j, i]), "step": float(ck[j]),
-                    "train_loss": float(o.train_loss[j, i])}
-        rise.append({**peak, "chance": chance})
-        ok.append(peak["excluded"] >= 0.5 * chance and peak["train_loss"] < 0.01)
+        v = {"at_memorisation_end": np.nan, "peak": np.nan, "step": np.nan, "train_loss": np.nan, "chance": chance}
+        if np.isfinite(ph["memorisation_end"]) and np.isfinite(ph["cleanup_start"]):
+            v["at_memorisation_end"] = _at(ck, o.excluded_loss[:, i], ph["memorisation_end"])
+            low = (ck > ph["memorisation_end"]) & (ck <= ph["cleanup_start"]) & (o.train_loss[:, i] < FALLEN)
+            if low.any():
+                j = np.flatnonzero(low)[int(np.argmax(o.excluded_loss[low, i]))]
+                v.update(peak=float(o.excluded_loss[j, i]), step=float(ck[j]), train_loss=float(o.train_loss[j, i]))
+        rise.append(v)
+        ok.append(bool(v["at_memorisation_end"] < 0.5 * chance <= v["peak"]))  # NaN compares False
     out.append(Claim.measure(
         "excluded_loss_rises", "excluded loss rises towards chance during circuit formation while train loss stays low",
-        "excluded loss (key frequencies removed, train pairs) rises during circuit formation, towards chance "
-        "(log p = 4.7 at p=113), while train loss stays low",
-        "after memorisation, excluded loss peaks at >= half of chance (log p), at a checkpoint where train loss < 0.01",
-        rise, ok, lambda v: f"peak {v['excluded']:.3g} of log p = {v['chance']:.3g} at step {v['step']:.0f} "
-                            f"(train {v['train_loss']:.2g})",
-        revised="was: excluded loss at cleanup start >= 2x its value at the end of memorisation, which a rise "
-                "from 6e-5 to 1.2e-4 would pass; the paper's rise is towards chance"))
+        "excluded loss (logits without their key-frequency cos/sin(w(a+b)) parts, on the train pairs) rises during "
+        "circuit formation (~1.4k-9.4k epochs at p=113) while train loss stays low; shown as a curve, no number "
+        "(chance, log p, is 4.73 at p=113)",
+        f"excluded loss crosses half of chance (0.5 log p) in circuit formation: below it at the end of memorisation, "
+        f"at or above it at some checkpoint up to cleanup start where train loss < {FALLEN}",
+        rise, ok, _excluded_text))
 
     clean, ok = [], []
     for i, ph in enumerate(phases):
@@ -144,6 +153,14 @@ def claims(results: G.Results) -> list[Claim]:
         clean, ok, lambda v: "no cleanup phase found" if v is None else
         ", ".join(f"{k} {a:.3g}->{b:.3g}" for k, (a, b) in v.items())))
     return [_unjudged_without_test_pairs(c, results) if c.id in NEED_TEST_PAIRS else c for c in out]
+
+
+def _excluded_text(v: dict) -> str:
+    if not np.isfinite(v["at_memorisation_end"]):
+        return "no circuit-formation phase found"
+    peak = (f"no checkpoint with train loss < {FALLEN} in it" if not np.isfinite(v["peak"]) else
+            f"{v['peak']:.3g} at step {v['step']:.0f} (train {v['train_loss']:.2g})")
+    return f"{v['at_memorisation_end']:.3g} at memorisation end -> {peak}; 0.5 log p = {0.5 * v['chance']:.3g}"
 
 
 # Claims read off the test loss (directly or through the phases it defines).
