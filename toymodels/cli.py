@@ -14,7 +14,7 @@ from toymodels import registry
 from toymodels.config import TrainConfig
 from toymodels.errors import ConfigError, ToymodelsError
 from toymodels.pipeline import check, default_out, figure_names, reproduce, resolve, run_definition
-from toymodels.store import CONFIG, read_json
+from toymodels.store import CONFIG, REPORT, read_json
 
 
 def _listing() -> str:
@@ -101,7 +101,7 @@ def _dry_run(name: str, preset: str, seeds: int | None, sets: tuple[str, ...], o
         print(f"  {key} = {value}")
     for key, values in spec["sweep"].items():
         print(f"  swept: {key} over {', '.join(map(str, values))}")
-    state = "finished" if (Path(out) / "report.json").exists() else "started" if (Path(out) / "config.json").exists() else "new"
+    state = "finished" if (Path(out) / REPORT).exists() else "started" if (Path(out) / CONFIG).exists() else "new"
     print(f"  run directory: {state}")
 
 
