@@ -173,10 +173,14 @@ def test_check_re_evaluates_a_finished_run_and_exits_1_when_a_claim_fails(finish
 
 
 def test_check_exits_0_when_every_claim_holds(finished, monkeypatch):
+    from toymodels.pipeline import JudgedCell
+    from toymodels.population import Cell
     from toymodels.recipe import Claim
 
-    holding = [Claim.measure("x", "s", "p", "c", [1.0], [True], str)]
-    monkeypatch.setattr(toymodels.cli, "check", lambda path: holding)
+    def judged(claim):
+        return lambda path: [JudgedCell(Cell({}, (0,)), None, [claim], [0], [], [], {})]
+
+    monkeypatch.setattr(toymodels.cli, "evaluate_run", judged(Claim.measure("x", "s", "p", "c", [1.0], [True], str)))
     assert main(["check", str(finished)]) == 0
-    monkeypatch.setattr(toymodels.cli, "check", lambda path: [Claim.cannot_judge("x", "s", "p", "c", "no test pairs")])
+    monkeypatch.setattr(toymodels.cli, "evaluate_run", judged(Claim.cannot_judge("x", "s", "p", "c", "no test pairs")))
     assert main(["check", str(finished)]) == 1  # a claim that cannot be judged is not a claim that holds

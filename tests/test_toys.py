@@ -21,7 +21,7 @@ def test_a_tiny_run_writes_every_figure_typed_results_and_typed_claims(tiny_run,
     out = tiny_run(name)
     run = load_run(out)
     recipe = registry.get(name)
-    expected = {f"{fig}.{ext}" for fig in figure_names(recipe) for ext in ("png", "pdf")}
+    expected = {f"{fn.__name__}.{ext}" for fn in recipe.figures for ext in ("png", "pdf")}  # nothing swept: no sweep_*
     assert set(run.report["figures"]) == expected
     for f in expected:
         head = (out / f).read_bytes()[:8]

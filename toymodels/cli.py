@@ -13,7 +13,7 @@ import jax
 from toymodels import registry
 from toymodels.config import TrainConfig
 from toymodels.errors import ConfigError, ToymodelsError
-from toymodels.pipeline import check, default_out, figure_names, reproduce, resolve, run_definition
+from toymodels.pipeline import default_out, evaluate_run, figure_names, reproduce, resolve, run_definition
 from toymodels.store import CONFIG, REPORT, read_json
 
 
@@ -121,18 +121,35 @@ def _flag_sets(args: argparse.Namespace) -> list[str]:
 
 
 def _print_report(report: dict, out: str | None = None) -> None:
+    """Claims cell by cell (a cell's header names its swept values and its seed statistics); a
+    claim's criterion is printed the first time its id appears."""
     claims = report["claims"]
     width = max([len(c["id"]) for c in claims] + [5])
     print(f"\n{report['experiment']} ({report['preset']}): {sum(c['holds'] for c in claims)}/{len(claims)} claims hold")
-    for c in claims:
-        mark = "yes" if c["holds"] else "NO" if c.get("judged", True) else "n/a"
-        revised = f" [revised after seeing results: {c['revised']}]" if c.get("revised") else ""
-        print(f"  {mark:<4}{c['id']:<{width}}  expected {c['expected']}{revised}; measured {c['measured']}")
+    cells = report.get("cells") or [{"cell": {}, "instances": [], "diverged": [], "summary_text": ""}]
+    stated = set()
+    for cell in cells:
+        mine = [c for c in claims if c.get("cell", {}) == cell["cell"]]
+        if cell["cell"] or cell["diverged"]:
+            label = ", ".join(f"{k}={v}" for k, v in cell["cell"].items()) or "all instances"
+            gone = f", {len(cell['diverged'])} diverged" if cell["diverged"] else ""
+            print(f"cell {label} ({len(cell['instances'])} instances{gone}): "
+                  f"{sum(c['holds'] for c in mine)}/{len(mine)} claims hold")
+        if cell.get("summary_text"):
+            print(f"  seeds: {cell['summary_text']}")
+        for c in mine:
+            mark = "yes" if c["holds"] else "NO" if c.get("judged", True) else "n/a"
+            revised = f" [revised after seeing results: {c['revised']}]" if c.get("revised") else ""
+            expected = "" if c["id"] in stated else f"expected {c['expected']}{revised}; "
+            stated.add(c["id"])
+            print(f"  {mark:<4}{c['id']:<{width}}  {expected}measured {c['measured']}")
     if not all(c["holds"] for c in claims):
         print(f"{sum(not c['holds'] for c in claims)} claim(s) do not hold (NO: measured and failed; n/a: cannot be "
               f"judged on this run)")
+    if report.get("figures_note"):
+        print(f"figures: {report['figures_note']}")
     if out is not None:
-        print(f"figures and report.json in {out}")
+        print(f"figures, instances.csv and report.json in {out}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,9 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             _list()
             return 0
         if args.command == "check":
-            claims = [c.to_json() for c in check(args.run_dir)]
+            judged = evaluate_run(args.run_dir)
+            claims = [c.to_json() for cell in judged for c in cell.claims]
             spec = read_json(Path(args.run_dir) / CONFIG)
-            _print_report({"experiment": spec["experiment"], "preset": spec["preset"], "claims": claims})
+            _print_report({"experiment": spec["experiment"], "preset": spec["preset"], "claims": claims,
+                           "cells": [cell.to_json() for cell in judged]})
             return 0 if all(c["holds"] for c in claims) else 1
         if args.command == "run":
             d = run_definition(args.file)

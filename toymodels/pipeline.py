@@ -19,12 +19,14 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from toymodels import engine, registry
+from toymodels import engine, plotting, population, registry
 from toymodels.config import apply_overrides, instances, seed_count_conflict
 from toymodels.errors import ConfigError, RunDirError
-from toymodels.plotting import write_figures
+from toymodels.population import Cell
 from toymodels.recipe import Claim, Recipe
-from toymodels.store import REPORT, RunStore, atomic_write_json, load_run, locked
+from toymodels.store import REPORT, Run, RunStore, atomic_write_json, load_run, locked
+
+MAX_CELL_FIGURES = 8  # cells drawn per figure set; larger grids draw an evenly spread subset
 
 REPORT_FORMAT = 1
 
@@ -53,7 +55,7 @@ def resolve(name: str, preset: str = "quick", seeds: int | None = None, sets: tu
 
 
 def figure_names(recipe: Recipe) -> tuple[str, ...]:
-    return tuple(fn.__name__ for fn in recipe.figures)
+    return tuple(fn.__name__ for fn in recipe.figures) + tuple(f"sweep_{col}" for col, _ in recipe.sweep_outcomes)
 
 
 def default_out(name: str, preset: str, seeds: int | None = None, sets: tuple[str, ...] = ()) -> Path:
@@ -98,14 +100,16 @@ def reproduce(name: str, preset: str = "quick", seeds: int | None = None, out: s
         with _stage("training", progress, timings, "train_s"):
             train_run(recipe, cfg, spec, out, progress, timings)
         with _stage("analysing", progress, timings, "analyse_s"):
-            results = recipe.analyse(load_run(out))
-            claims = recipe.claims(results)
+            judged = evaluate(recipe, load_run(out))
         with _stage("drawing figures", progress, timings, "figures_s"):
-            figures = write_figures(recipe.figures, results, out, figure)
+            figures, note = draw(recipe, judged, spec["sweep"], out, figure)
+        rows = [row for c in judged for row in c.rows]
+        population.write_csv(out / population.TABLE_CSV, rows)
         report = {"format": REPORT_FORMAT, "experiment": name, "preset": preset, "config": spec["config"],
                   "sweep": spec["sweep"], "instances": spec["instances"],
-                  "claims": [c.to_json() for c in claims],
-                  "figures": [str(Path(f).relative_to(out)) for f in figures],
+                  "claims": [c.to_json() for cell in judged for c in cell.claims],
+                  "cells": [cell.to_json() for cell in judged], "table": rows,
+                  "figures": [str(Path(f).relative_to(out)) for f in figures], "figures_note": note,
                   "timings": {k: round(v, 2) for k, v in timings.items()}}
         atomic_write_json(out / REPORT, report)
     return report
@@ -113,13 +117,91 @@ def reproduce(name: str, preset: str = "quick", seeds: int | None = None, out: s
 
 def check(path: str | Path) -> list[Claim]:
     """Re-evaluate the claims of a finished run directory from what is on disk (with the
-    thresholds its config.json recorded): the claims a test can assert on."""
+    thresholds its config.json recorded), cell by cell: the claims a test can assert on."""
+    return [c for cell in evaluate_run(path) for c in cell.claims]
+
+
+def evaluate_run(path: str | Path) -> list["JudgedCell"]:
+    """`evaluate` on a finished run directory read back from disk."""
     run = load_run(path)
     recipe = registry.get(run.spec["experiment"])
     if run.steps[-1] != int(run.config["steps"]):  # load_run has checked metrics against checkpoints
         raise RunDirError(f"{run.path} has not finished training (last checkpoint: step {run.steps[-1]} of "
                           f"{run.config['steps']}); run its command again to finish it")
-    return recipe.claims(recipe.analyse(run))
+    return evaluate(recipe, run)
+
+
+@dataclasses.dataclass
+class JudgedCell:
+    """One cell of a run, analysed and judged on its instances that did not diverge."""
+
+    cell: Cell
+    results: object | None  # the toy's Results of the kept instances; None when all diverged
+    claims: list[Claim]
+    kept: list[int]
+    diverged: list[int]
+    rows: list[dict]        # the per-instance table rows of the cell's instances
+    summary: dict           # outcome column -> interval over the kept instances
+
+    def to_json(self) -> dict:
+        return {"cell": self.cell.values, "instances": list(self.cell.indices), "diverged": self.diverged,
+                "summary": self.summary, "summary_text": population.summary_text(self.summary)}
+
+
+def evaluate(recipe: Recipe, run: Run) -> list[JudgedCell]:
+    """Analyse and judge each cell of a run on its instances that did not diverge. A cell whose
+    every instance diverged has its claims stated but unjudged ("cannot be judged: all diverged")."""
+    flags = population.diverged(run)
+    out = []
+    for cell in population.cells(run.spec, recipe.within_cell):
+        kept = [i for i in cell.indices if not flags[i]]
+        gone = [i for i in cell.indices if flags[i]]
+        outcomes: dict[int, dict] = {}
+        results = recipe.analyse(run.select(kept or gone, cell.values))
+        claims = [_in_cell(c, cell, len(gone)) for c in recipe.claims(results)]
+        if kept and recipe.outcomes is not None:
+            outcomes = dict(zip(kept, recipe.outcomes(results)))
+        if not kept:  # the analyses of non-finite params only state the claims
+            results = None
+            claims = [c.unjudged(f"all {len(gone)} instance{'s' * (len(gone) != 1)} diverged") for c in claims]
+        rows = [{"instance": i, **({"cell": cell.label} if cell.values else {}), **run.instances[i],
+                 "diverged": bool(flags[i]), **population.final_metrics(run, i), **outcomes.get(i, {})}
+                for i in cell.indices]
+        summary = population.summarise([r for r in rows if not r["diverged"]], [c for c, _ in recipe.sweep_outcomes])
+        out.append(JudgedCell(cell, results, claims, kept, gone, rows, summary))
+    return out
+
+
+def _in_cell(claim: Claim, cell: Cell, excluded: int) -> Claim:
+    n = len(cell.indices)
+    shown = f"{excluded} of {n} instances diverged, judged on the rest; {claim.shown}" if excluded else claim.shown
+    return dataclasses.replace(claim, cell=dict(cell.values), excluded=excluded, shown=shown)
+
+
+def draw(recipe: Recipe, judged: list[JudgedCell], sweep: dict, out: Path,
+         only: str | None = None) -> tuple[list[Path], str]:
+    """Each cell's figures (in out/ for a run of one cell, else out/cells/<cell>/; at most
+    MAX_CELL_FIGURES cells, evenly spread) and the sweep figures; the paths and a note on what
+    was left out."""
+    drawable = [c for c in judged if c.results is not None]
+    shown = population.spread_subset(drawable, MAX_CELL_FIGURES)
+    paths = []
+    for c in shown:
+        where = out if len(judged) == 1 else out / "cells" / c.cell.slug
+        paths += plotting.write_figures(recipe.figures, c.results, where, only)
+    notes = []
+    if len(drawable) < len(judged):
+        notes.append(f"no figures for {len(judged) - len(drawable)} cell(s) whose every instance diverged")
+    if len(shown) < len(drawable):
+        notes.append(f"figures drawn for {len(shown)} of {len(drawable)} cells, evenly spread: "
+                     + "; ".join(c.cell.label for c in shown))
+    keys = [k for k in sweep if k != "seed" and k not in recipe.within_cell]
+    rows = [r for c in judged for r in c.rows]
+    for col, label in recipe.sweep_outcomes if keys else ():
+        if only in (None, f"sweep_{col}"):
+            refs = {k: recipe.sweep_reference[(col, k)] for k in keys if (col, k) in recipe.sweep_reference}
+            paths += plotting.save(plotting.sweep_figure(rows, keys, col, label, refs), out, f"sweep_{col}")
+    return paths, "; ".join(notes)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ curves over instances, heatmaps. Uses matplotlib's Agg backend (no display neede
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -90,3 +91,74 @@ def heatmap(ax, z, title: str = "", cmap: str = "viridis", symmetric: bool = Fal
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
     return im
+
+
+def sweep_figure(rows: list[dict], keys: list[str], column: str, label: str,
+                 references: dict[str, tuple[str, dict]] | None = None):
+    """An outcome (`column` of the per-instance table) against the swept hyperparameters, seeds
+    as the spread; diverged instances and those that never reached the outcome (NaN) are counted,
+    never plotted. 1 key: each seed a dot, the median a line, the band min–max, published values
+    (`references[key]` = (label, {x: y})) dashed beside it. 2+ keys: heatmaps of the median over
+    the first two keys, one panel per value of the others; each square says how many seeds reached it."""
+    kept = [r for r in rows if not r.get("diverged")]
+
+    def outcomes(match: dict) -> tuple[np.ndarray, int, int]:
+        sel = [r for r in rows if all(r[k] == v for k, v in match.items())]
+        vals = np.array([np.nan if r.get(column) is None or r.get("diverged") else float(r[column]) for r in sel])
+        return vals[np.isfinite(vals)], len(sel), sum(bool(r.get("diverged")) for r in sel)
+
+    values = {k: sorted({r[k] for r in rows}) for k in keys}
+    if len(keys) == 1:
+        (key,) = keys
+        fig, ax = plt.subplots(figsize=(5.6, 3.8))
+        xs, med, lo, hi = [], [], [], []
+        for x in values[key]:
+            got, n, gone = outcomes({key: x})
+            ax.scatter([x] * len(got), got, s=12, color="0.55", zorder=3)
+            if len(got):
+                xs.append(x), med.append(np.median(got)), lo.append(got.min()), hi.append(got.max())
+            if len(got) < n:
+                ax.annotate(f"{len(got)}/{n}" + (f"\n{gone} div." if gone else ""), (x, 0.02),
+                            xycoords=("data", "axes fraction"), ha="center", fontsize=7, color="C3",
+                            annotation_clip=False)
+        line = ax.plot(xs, med, "o-", color="C0", label="median of seeds (band min–max, dots: seeds)")[0]
+        ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+        for ref_label, points in ([references[key]] if references and key in references else []):
+            px = sorted(points)
+            ax.plot(px, [points[x] for x in px], "s--", color="k", ms=4, label=ref_label)
+        positive = [v for v in (*med, *lo, *hi) if v > 0]
+        if positive and max(positive) / min(positive) > 20:
+            ax.set_yscale("log")
+        xv = np.asarray(values[key], float)
+        if xv.min() > 0 and xv.max() / xv.min() > 20:
+            ax.set_xscale("log")
+            ax.set_xlim(xv.min() / 2, xv.max() * 2)
+        else:
+            pad = 0.08 * ((xv.max() - xv.min()) or 1.0)
+            ax.set_xlim(xv.min() - pad, xv.max() + pad)
+        ax.set_xlabel(key)
+        ax.set_ylabel(label)
+        ax.set_title(f"{label} against {key}" + ("" if len(kept) == len(rows) else f" ({len(rows) - len(kept)} diverged)"),
+                     fontsize=9)
+        ax.legend(fontsize=7)
+        return fig
+    k1, k2, rest = keys[0], keys[1], keys[2:]
+    panels = list(itertools.product(*[values[k] for k in rest]))
+    fig, axes = subplots(len(panels), size=(4.6, 3.8))
+    for ax, combo in zip(axes, panels):
+        fixed = dict(zip(rest, combo))
+        z = np.full((len(values[k1]), len(values[k2])), np.nan)
+        for a, x in enumerate(values[k1]):
+            for b, y in enumerate(values[k2]):
+                got, n, gone = outcomes({**fixed, k1: x, k2: y})
+                if len(got):
+                    z[a, b] = np.median(got)
+                ax.text(b, a, (f"{z[a, b]:.3g}" if len(got) else "none") + f"\n{len(got)}/{n}"
+                        + (f", {gone} div." if gone else ""), ha="center", va="center", fontsize=7, color="w")
+        heatmap(ax, z, title=", ".join(f"{k}={v}" for k, v in fixed.items()) or f"median {label}")
+        ax.set_xticks(range(len(values[k2])), [str(v) for v in values[k2]])
+        ax.set_yticks(range(len(values[k1])), [str(v) for v in values[k1]])
+        ax.set_xlabel(k2)
+        ax.set_ylabel(k1)
+    fig.suptitle(f"{label}: median over seeds (text: median, seeds that reached it / seeds)", fontsize=9)
+    return fig

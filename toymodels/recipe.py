@@ -48,6 +48,16 @@ class Recipe:
     claims: Callable[[Any], list["Claim"]]
     preset_sets: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # --set items a preset brings
     flags: tuple[Flag, ...] = ()
+    # Populations (toymodels.population): swept keys the analyses read across instances, so they do
+    # not split cells; each instance's outcomes (a dict of scalars, lists or booleans, one per
+    # instance of the results); the outcome columns drawn against the swept hyperparameters, as
+    # (column, axis label); and published values to draw beside them:
+    # {(column, swept key): (label, {swept value: outcome})}.
+    within_cell: tuple[str, ...] = ()
+    outcomes: Callable[[Any], list[dict]] | None = None
+    sweep_outcomes: tuple[tuple[str, str], ...] = ()
+    sweep_reference: Mapping[tuple[str, str], tuple[str, Mapping[float, float]]] = dataclasses.field(
+        default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +74,8 @@ class Claim:
                results, and why (the report prints it as "revised after seeing results: ...")
     judged     False when the run cannot answer the claim (no test pairs, every instance diverged):
                such a claim never holds, and says why in `shown` ("cannot be judged: ...")
+    cell       the swept hyperparameters of the cell it was judged on ({} when nothing is swept)
+    excluded   how many of the cell's instances diverged and were left out of the judgement
     """
 
     id: str
@@ -75,6 +87,8 @@ class Claim:
     shown: str
     revised: str = ""
     judged: bool = True
+    cell: Mapping = dataclasses.field(default_factory=dict)
+    excluded: int = 0
 
     @property
     def holds(self) -> bool:
@@ -106,8 +120,8 @@ class Claim:
         return dataclasses.replace(self, values=[], passes=[], shown=f"cannot be judged: {why}", judged=False)
 
     def to_json(self) -> dict:
-        """The report.json form (format 1, plus `paper`, `revised` and `judged`): claim, expected,
-        measured, per_seed, holds."""
+        """The report.json form (format 1, plus `paper`, `revised`, `judged`, `cell` and
+        `excluded`): claim, expected, measured, per_seed, holds."""
         return {"id": self.id, "claim": self.statement, "paper": self.paper, "expected": self.criterion,
                 "revised": self.revised, "measured": self.shown, "per_seed": self.values,
-                "judged": self.judged, "holds": self.holds}
+                "judged": self.judged, "cell": dict(self.cell), "excluded": self.excluded, "holds": self.holds}

@@ -281,6 +281,16 @@ class Run:
         """Params at the last checkpoint: leaves (n_instances, ...)."""
         return jax.tree_util.tree_map(lambda x: x[-1], self.params)
 
+    def select(self, indices: list[int], config: dict | None = None) -> "Run":
+        """The same run restricted to some of its instances (in that order), its config updated
+        with `config` (a cell's swept values), as if those instances had been trained alone."""
+        idx = np.asarray(indices, int)
+        spec = {**self.spec, "config": {**self.config, **(config or {}), "seeds": len(idx)},
+                "instances": [self.instances[i] for i in idx]}
+        metrics = {k: v if k == "step" else v[:, idx] for k, v in self.metrics.items()}
+        params = jax.tree_util.tree_map(lambda x: x[:, idx], self.params)
+        return Run(self.path, spec, metrics, self.steps, params, None)
+
 
 def load_run(path: str | Path) -> Run:
     """config, metrics and params (all instances, all checkpoints) of a run directory."""

@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-from toymodels import engine
+from toymodels import engine, population
 from toymodels.grokking import analyses as G
 from toymodels.grokking import figures
 from toymodels.grokking import model as ma
@@ -176,6 +176,20 @@ def _unjudged_without_test_pairs(claim: Claim, results: G.Results) -> Claim:
     return claim.unjudged(f"no test pairs in {missing} of {len(results.n_test)} instances (frac_train=1)")
 
 
+# Epochs until test loss < 0.1 of the paper's mainline model (p = 113, weight decay 1), by train
+# fraction (docs/papers.md, grokking): drawn beside a train-fraction sweep's grok steps.
+PAPER_GROK_EPOCHS = {0.95: 157, 0.9: 222, 0.8: 252, 0.7: 222, 0.6: 440, 0.5: 956, 0.4: 3109, 0.3: 7930, 0.25: 21848}
+
+
+def outcomes(results: G.Results) -> list[dict]:
+    """Per instance: the first steps at which test loss falls below 0.1 (the paper's published
+    measure) and 1e-2, and the key frequencies at the end."""
+    steps, test = results.metrics["step"], np.asarray(results.metrics["test_loss"])
+    below_01, below_001 = (population.first_step(steps, test < t) for t in (0.1, 1e-2))
+    return [{"grok_step_0.1": a, "grok_step_0.01": b, "n_key_freqs": len(k), "key_freqs": list(k)}
+            for a, b, k in zip(below_01, below_001, results.key_freqs)]
+
+
 RECIPE = Recipe(
     name="grokking",
     summary="Nanda et al. 2023: a 1-layer transformer groks (a + b) mod p; Fourier circuit and progress measures",
@@ -186,4 +200,9 @@ RECIPE = Recipe(
     make_data=ma.make_data,
     analyse=G.analyse,
     claims=claims,
+    outcomes=outcomes,
+    sweep_outcomes=(("grok_step_0.1", "first step with test loss < 0.1"),
+                    ("grok_step_0.01", "first step with test loss < 1e-2"),
+                    ("n_key_freqs", "key frequencies at the end")),
+    sweep_reference={("grok_step_0.1", "frac_train"): ("paper, p=113 (epochs to test loss < 0.1)", PAPER_GROK_EPOCHS)},
 )

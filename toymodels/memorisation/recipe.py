@@ -226,6 +226,13 @@ def claims(results: A.Results) -> list[Claim]:
     return out
 
 
+def outcomes(results: A.Results) -> list[dict]:
+    """Per instance: table accuracy, bits stored and bits per trainable parameter at the end."""
+    cap = results.final.capacity
+    return [{"accuracy": float(a), "bits": float(b), "bits_per_param": float(bp)}
+            for a, b, bp in zip(cap.accuracy, cap.bits, cap.bits_per_param)]
+
+
 RECIPE = Recipe(
     name="memorisation",
     summary="Nanda, Rajamanoharan et al. 2023: MLPs memorise a random table over frozen embeddings",
@@ -236,5 +243,8 @@ RECIPE = Recipe(
     make_data=M.make_data,
     analyse=A.analyse,
     claims=claims,
+    within_cell=("n", "width", "structured"),  # one capacity experiment: its curves read across them
+    outcomes=outcomes,
+    sweep_outcomes=(("bits_per_param", "bits per parameter"),),
     preset_sets=PRESET_SETS,
 )

@@ -243,6 +243,16 @@ def claims(results: Results) -> list[Claim]:
             _pentagon(results), _d_star_curve(results), _sticky_lines(results), _phase_boundary_n2m1(results)]
 
 
+def outcomes(results: Results) -> list[dict]:
+    """Per instance: D* (features per dimension) of the geometry run at its sparsest setting, and
+    how much of its n=2, m=1 phase diagram agrees with the analytic one."""
+    geo = results.stacks["geometry"]
+    sparsest = int(np.argmin(geo.stack.density[:, 0]))
+    return [{"d_star_sparsest": float(geo.summary.d_star[i, sparsest]),
+             "phase_agreement": float((results.phases["phase_2_1"].per_seed[i] == results.phase_analytic).mean())}
+            for i in range(results.n_instances)]
+
+
 RECIPE = Recipe(
     name="superposition",
     summary="Elhage et al. 2022: toy models of superposition; feature geometry, dimensionality, phase diagrams",
@@ -253,4 +263,7 @@ RECIPE = Recipe(
     make_data=sp.make_data,
     analyse=A.analyse,
     claims=claims,
+    outcomes=outcomes,
+    sweep_outcomes=(("d_star_sparsest", "D* at the sparsest setting"),
+                    ("phase_agreement", "n=2, m=1 phase diagram: share agreeing with the analytic")),
 )

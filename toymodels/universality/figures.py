@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from toymodels import stats
 from toymodels.plotting import band, band_note, plt, subplots
 from toymodels.universality import analyses as U
 from toymodels.universality.analyses import Results
@@ -125,19 +126,31 @@ def hidden_fve(results: Results):
 
 
 def key_irrep_frequency(results: Results):
+    """How often each irrep is learned (sustained above order_threshold to the end, and key at the
+    end), with 95% Wilson intervals; for S5 the paper's 50-seed counts beside, with theirs."""
     names, dims = results.irreps, results.dims
-    key = results.final.key
-    n = key.shape[0]
+    learned = U.learned(results)
+    n = learned.shape[0]
+    x = np.arange(len(names))
+    est = [stats.proportion(int(k), n) for k in learned.sum(0)]
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    counts = key.sum(0)
-    ax.bar(np.arange(len(names)), counts / n, color=_colors(len(names)))
-    ax.set_xticks(np.arange(len(names)), [f"{nm}\n(d={d})" for nm, d in zip(names, dims)], rotation=60, fontsize=7)
-    ax.set(ylabel=f"fraction of {n} seeds", ylim=(0, 1.05), title="how often each irrep is key (sorted by dimension)")
+    ax.bar(x - 0.18, [e.value for e in est], width=0.36, color=_colors(len(names)), label=f"this run ({n} seeds)")
+    ax.errorbar(x - 0.18, [e.value for e in est], yerr=_wilson_bars(est), fmt="none", ecolor="k", capsize=2, lw=0.8)
     if results.group.upper() == "S5":
-        ref = [U.PAPER_S5_COUNTS.get(nm, np.nan) / U.PAPER_S5_SEEDS for nm in names]
-        ax.scatter(np.arange(len(names)), ref, marker="_", s=300, color="k", label="reference (50 seeds)")
-        ax.legend()
+        ref = [stats.proportion(U.PAPER_S5_COUNTS[nm], U.PAPER_S5_SEEDS) if nm in U.PAPER_S5_COUNTS else None
+               for nm in names]
+        at = [i for i, e in enumerate(ref) if e is not None]
+        ax.errorbar(x[at] + 0.18, [ref[i].value for i in at], yerr=_wilson_bars([ref[i] for i in at]), fmt="s",
+                    color="k", ms=4, capsize=2, lw=0.8, label=f"paper ({U.PAPER_S5_SEEDS} seeds)")
+    ax.set_xticks(x, [f"{nm}\n(d={d})" for nm, d in zip(names, dims)], rotation=60, fontsize=7)
+    ax.set(ylabel="fraction of seeds that learned it", ylim=(0, 1.05),
+           title="how often each irrep is learned (bars: 95% Wilson intervals)")
+    ax.legend(fontsize=7)
     return fig
+
+
+def _wilson_bars(est) -> np.ndarray:
+    return np.array([[e.value - e.low for e in est], [e.high - e.value for e in est]])
 
 
 def key_irrep_count(results: Results):

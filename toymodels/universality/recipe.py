@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import functools
 
-from toymodels import engine
+import numpy as np
+
+from toymodels import engine, population, stats
 from toymodels.recipe import Claim, Flag, Recipe
 from toymodels.universality import analyses as U
 from toymodels.universality import figures, model
@@ -17,6 +19,12 @@ PRESETS = {
     # S4 (24 elements) with more data and a 10x learning rate: every seed groks by step ~2000 on
     # a 2-core CPU (with lr 1e-3 and 40% data S4 is still memorising at 10k steps).
     "quick": Config(group="S4", frac_train=0.6, lr=1e-2, steps=3000, eval_every=50, log_checkpoints=30, seeds=4),
+    # 50 S5 MLP seeds as one program on a 2-core CPU in under an hour: the paper's widths and weight
+    # decay, with a 10x learning rate and 60% of pairs (paper: 1e-3, 40%) so that every seed groks
+    # by step ~1100 (a 3-seed probe: 1000-1100; at 50% of pairs 1200-2600) and has as long again to
+    # clean up.
+    "population": Config(group="S5", frac_train=0.6, lr=1e-2, steps=2500, eval_every=50, log_checkpoints=30,
+                         seeds=50),
     # The paper's S5 MLP universality run (docs/papers.md, universality): 50 seeds x 250k epochs.
     "paper": Config(group="S5", frac_train=0.4, steps=250_000, eval_every=1000, log_checkpoints=100, seeds=50),
 }
@@ -172,7 +180,9 @@ def _which_irreps(results: Results) -> Claim:
             f"S5 MLP, {U.PAPER_S5_SEEDS} seeds, seeds in which each irrep is learned: {ref}",
             f"{LEARNED}; sign and standard learned in >= 80% of seeds, (3,1,1) in none",
             names, counts["sign"] >= 0.8 * n and counts["standard"] >= 0.8 * n and counts["(3,1,1)"] == 0,
-            _keys_text, summary=str({k: f"{counts[k]}/{n}" for k in U.PAPER_S5_COUNTS}), revised=WHICH_WAS)
+            _keys_text, summary="learned in (95% Wilson interval; paper's count): " + "; ".join(
+                f"{k} {_share(counts[k], n)} (paper {v}/{U.PAPER_S5_SEEDS})" for k, v in U.PAPER_S5_COUNTS.items()),
+            revised=WHICH_WAS)
     values, passes = [], []
     n_nt = len(results.irreps) - 1
     for i in range(n):
@@ -191,6 +201,11 @@ def _which_irreps(results: Results) -> Claim:
             for v, p in sorted(zip(values, passes), key=lambda vp: vp[1])), revised=WHICH_WAS)
 
 
+def _share(k: int, n: int) -> str:
+    e = stats.proportion(k, n)
+    return f"{k}/{n} [{e.low:.2f}, {e.high:.2f}]"
+
+
 def _first_text(first: tuple[str, ...]) -> str:
     return "none learned" if not first else first[0] if len(first) == 1 else "tie " + "+".join(first)
 
@@ -205,7 +220,8 @@ def _sign_first(results: Results) -> Claim:
         f"{LEARNED}; sign's learned step is earlier than every other learned irrep's in more than half the seeds "
         "(a tie at the earliest learned step counts as not first)",
         texts, sum(t == ("sign",) for t in first) > results.n_instances / 2, str,
-        summary=str({k: texts.count(k) for k in dict.fromkeys(texts)}),
+        summary=f"sign first alone in {_share(sum(t == ('sign',) for t in first), len(first))} (95% Wilson; paper "
+                f"~45/50); all firsts: " + str({k: texts.count(k) for k in dict.fromkeys(texts)}),
         revised="was: the first key irrep to cross 0.05 at any checkpoint, ties broken by irrep index, so sign "
                 "(index 1) won every tie: on the S4 quick preset all irreps tie at step 50")
 
@@ -246,6 +262,16 @@ def _coset_neurons(results: Results) -> Claim:
                          summary=" | ".join(t for _, t in sorted(rows, key=lambda r: r[0])), revised=COSET_WAS)
 
 
+def outcomes(results: Results) -> list[dict]:
+    """Per instance: its grok step (first step with test accuracy >= 0.99), its key and learned
+    irreps, and the order it learned them in (ties joined by '='; '>' between steps)."""
+    m = results.metrics
+    grok = population.first_step(m["step"], np.asarray(m["test_acc"]) >= 0.99)
+    return [{"grok_step": g, "n_key": len(k), "key": k, "learned": lr,
+             "learning_order": " > ".join("=".join(t) for t in order)}
+            for g, k, lr, order in zip(grok, U.key_names(results), U.learned_names(results), U.learning_order(results))]
+
+
 RECIPE = Recipe(
     name="universality",
     summary="Chughtai et al. 2023: MLPs and transformers learn group composition (S5 default) via irreps",
@@ -256,6 +282,8 @@ RECIPE = Recipe(
     make_data=model.make_data,
     analyse=U.analyse,
     claims=claims,
+    outcomes=outcomes,
+    sweep_outcomes=(("grok_step", "first step with test accuracy >= 0.99"), ("n_key", "key irreps at the end")),
     flags=(Flag("--group", "group", "the group, e.g. S5, A4, D6, C7xC3", "G"),
            Flag("--model", "model", "mlp or transformer", "M")),
 )
