@@ -55,6 +55,7 @@ BAD_INPUT = [
         (["--set", "p=53,59"], "p cannot be swept"),
         (["--preset", "huge"], "unknown preset 'huge'"),
         (["--figure", "nosuch"], "unknown figure 'nosuch' for grokking; known: loss_curves,"),
+        (["--figure", "sweep_n_key_freqs"], "sweep_n_key_freqs sets an outcome against swept hyperparameters"),
         (["--group", "S5"], "--group is a flag of universality, not of grokking"),
         (["--set", "lr=inf"], "lr must be a finite number"),
         (["--set", "weight_decay=nan"], "weight_decay must be a finite number"),

@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="train, analyse and plot one experiment; re-run to resume",
                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"experiments:\n{_listing()}")
     rep.add_argument("experiment", help="name of the experiment (see `toymodels list`)")
-    rep.add_argument("--preset", default="quick", help="quick (minutes on a CPU) or paper (the paper's setup); default quick")
+    rep.add_argument("--preset", default="quick", help="quick (minutes on a CPU), paper (the paper's setup) or a toy's own (`toymodels list`); default quick")
     rep.add_argument("--seeds", type=int, default=None, metavar="N", help="train N seeds at once (default: the preset's)")
     rep.add_argument("--out", default=None, metavar="DIR",
                      help="run directory for checkpoints, metrics, figures and report.json (default "

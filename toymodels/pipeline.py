@@ -49,6 +49,10 @@ def resolve(name: str, preset: str = "quick", seeds: int | None = None, sets: tu
     cfg, sweep = apply_overrides(cfg, [*recipe.preset_sets.get(preset, ()), *sets], recipe.sweepable)
     if seeds is not None and "seed" in sweep and len(sweep["seed"]) != seeds:
         raise ConfigError(seed_count_conflict(seeds, sweep["seed"]))
+    swept = [k for k in sweep if k != "seed" and k not in recipe.within_cell]
+    if figure is not None and figure.startswith("sweep_") and not swept:
+        raise ConfigError(f"{figure} sets an outcome against swept hyperparameters, and this run sweeps none "
+                          f"(sweep one with a comma list, e.g. --set lr=1e-3,3e-3)")
     spec = {"experiment": name, "preset": preset, "config": dataclasses.asdict(cfg), "sweep": sweep,
             "instances": instances(cfg, sweep, recipe.sweepable)}
     return recipe, cfg, spec

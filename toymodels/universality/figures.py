@@ -128,13 +128,13 @@ def hidden_fve(results: Results):
 def key_irrep_frequency(results: Results):
     """How often each irrep is learned (sustained above order_threshold to the end, and key at the
     end), with 95% Wilson intervals; for S5 the paper's 50-seed counts beside, with theirs."""
-    names, dims = results.irreps, results.dims
-    learned = U.learned(results)
+    names, dims = results.irreps[1:], results.dims[1:]  # the trivial irrep is never learned: nothing to show
+    learned = U.learned(results)[:, 1:]
     n = learned.shape[0]
     x = np.arange(len(names))
     est = [stats.proportion(int(k), n) for k in learned.sum(0)]
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    ax.bar(x - 0.18, [e.value for e in est], width=0.36, color=_colors(len(names)), label=f"this run ({n} seeds)")
+    ax.bar(x - 0.18, [e.value for e in est], width=0.36, color=_colors(len(names) + 1)[1:], label=f"this run ({n} seeds)")
     ax.errorbar(x - 0.18, [e.value for e in est], yerr=_wilson_bars(est), fmt="none", ecolor="k", capsize=2, lw=0.8)
     if results.group.upper() == "S5":
         ref = [stats.proportion(U.PAPER_S5_COUNTS[nm], U.PAPER_S5_SEEDS) if nm in U.PAPER_S5_COUNTS else None
@@ -172,6 +172,34 @@ def first_learned(results: Results):
     ax.bar(np.arange(len(bars)), bars, color=_colors(len(names) + 1)[1:] + ["0.5", "0.8"])
     ax.set_xticks(np.arange(len(bars)), [*names, "tie", "none"], rotation=60, fontsize=7)
     ax.set(ylabel="seeds", title=f"first irrep learned (similarity > {results.order_threshold:g} to the end)")
+    return fig
+
+
+def learning_order(results: Results):
+    """For each irrep, how many seeds learned it 1st, 2nd, 3rd, ... (irreps learned at the same
+    checkpoint share a place: a tie is never broken), and how many never learned it."""
+    names = results.irreps[1:]
+    orders = U.learning_order(results)
+    places = max([len(o) for o in orders] + [1])
+    counts = np.zeros((len(names), places + 1))
+    for order in orders:
+        seen = set()
+        for place, tied in enumerate(order):
+            for nm in tied:
+                counts[names.index(nm), place] += 1
+                seen.add(nm)
+        for nm in set(names) - seen:
+            counts[names.index(nm), places] += 1
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    bottom = np.zeros(len(names))
+    colors = [plt.get_cmap("viridis")(i / max(places - 1, 1)) for i in range(places)] + ["0.85"]
+    for place in range(places + 1):
+        label = "never" if place == places else f"learned {place + 1}{'st' if place == 0 else 'nd' if place == 1 else 'rd' if place == 2 else 'th'}"
+        ax.bar(np.arange(len(names)), counts[:, place], bottom=bottom, color=colors[place], label=label)
+        bottom += counts[:, place]
+    ax.set_xticks(np.arange(len(names)), names, rotation=60, fontsize=7)
+    ax.set(ylabel="seeds", title="order in which irreps are learned (ties share a place)")
+    ax.legend(fontsize=6, ncols=2)
     return fig
 
 
@@ -221,4 +249,4 @@ def coset_view(results: Results):
 
 
 FIGURES = (loss_curves, logit_similarity, embedding_fve, irrep_losses, weight_norm, restricted_ratio, hidden_fve,
-           key_irrep_frequency, key_irrep_count, first_learned, neuron_clusters, coset_view)
+           key_irrep_frequency, key_irrep_count, first_learned, learning_order, neuron_clusters, coset_view)
