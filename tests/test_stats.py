@@ -3,7 +3,7 @@ covers the median of the population it samples."""
 
 import numpy as np
 
-from toymodels.stats import median, proportion
+from toymodels.stats import mean, median, proportion
 
 
 def test_wilson_interval_known_values():
@@ -21,3 +21,8 @@ def test_bootstrap_median_interval_covers_and_narrows():
     assert small.low <= true <= small.high and large.low <= true <= large.high
     assert large.high - large.low < small.high - small.low
     assert median([np.nan, 3.0]).n == 1 and median([3.0, 3.0]).low == 3.0 and np.isnan(median([]).value)
+
+
+def test_bootstrap_mean_interval_covers_the_mean():
+    e = mean(np.random.default_rng(2).normal(2.9, 1.0, 50))
+    assert e.low < 2.9 < e.high and e.high - e.low < 1.0 and e.n == 50

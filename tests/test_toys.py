@@ -11,7 +11,7 @@ from conftest import TINY, TINY_SEEDS
 
 from toymodels import load_run, registry
 from toymodels.cli import main
-from toymodels.pipeline import default_out, figure_names, run_definition
+from toymodels.pipeline import default_out, run_definition
 from toymodels.recipe import Claim
 from toymodels.store import _json_default
 

@@ -1,5 +1,5 @@
 """Population statistics over seeds: how often something happens, with a 95% Wilson interval,
-and the median of a time, with a bootstrap interval. Thin wrappers over scipy.stats, so that
+and the median (or mean) of a quantity, with a bootstrap interval. Thin wrappers over scipy.stats, so that
 every toy states its intervals the same way."""
 
 from __future__ import annotations
@@ -36,12 +36,21 @@ def proportion(successes: int, n: int) -> Estimate:
 def median(values, resamples: int = 2000, seed: int = 0) -> Estimate:
     """The median of the finite values with a 95% percentile-bootstrap interval; with a single
     value the interval is that value, since one seed says nothing of the spread."""
+    return _bootstrap(values, np.median, resamples, seed)
+
+
+def mean(values, resamples: int = 2000, seed: int = 0) -> Estimate:
+    """The mean of the finite values with a 95% percentile-bootstrap interval."""
+    return _bootstrap(values, np.mean, resamples, seed)
+
+
+def _bootstrap(values, statistic, resamples: int, seed: int) -> Estimate:
     x = np.asarray(values, float)
     x = x[np.isfinite(x)]
     if x.size == 0:
         return Estimate(np.nan, np.nan, np.nan, 0)
     if x.size == 1 or np.all(x == x[0]):
         return Estimate(float(x[0]), float(x[0]), float(x[0]), int(x.size))
-    ci = stats.bootstrap((x,), np.median, confidence_level=LEVEL, n_resamples=resamples, method="percentile",
+    ci = stats.bootstrap((x,), statistic, confidence_level=LEVEL, n_resamples=resamples, method="percentile",
                          rng=np.random.default_rng(seed)).confidence_interval
-    return Estimate(float(np.median(x)), float(ci.low), float(ci.high), int(x.size))
+    return Estimate(float(statistic(x)), float(ci.low), float(ci.high), int(x.size))
