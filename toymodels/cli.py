@@ -133,7 +133,8 @@ def _print_report(report: dict, out: str | None = None) -> None:
         if cell["cell"] or cell["diverged"]:
             label = ", ".join(f"{k}={v}" for k, v in cell["cell"].items()) or "all instances"
             gone = f", {len(cell['diverged'])} diverged" if cell["diverged"] else ""
-            print(f"cell {label} ({len(cell['instances'])} instances{gone}): "
+            n = len(cell["instances"])
+            print(f"cell {label} ({n} instance{'s' * (n != 1)}{gone}): "
                   f"{sum(c['holds'] for c in mine)}/{len(mine)} claims hold")
         if cell.get("summary_text"):
             print(f"  seeds: {cell['summary_text']}")
