@@ -135,3 +135,8 @@ def test_seed_statistics_carry_intervals():
     s = population.summarise(rows, ["t"])["t"]
     assert s["median"] == 200.0 and s["reached"] == 3 and s["n"] == 4 and s["low"] <= 200 <= s["high"]
     assert "reached in 3/4" in population.summary_text({"t": s})
+
+
+def test_a_large_grid_draws_an_evenly_spread_subset_of_cells():
+    assert population.spread_subset(list(range(20)), 8) == [0, 3, 5, 8, 11, 14, 16, 19]
+    assert population.spread_subset([1, 2], 8) == [1, 2]
