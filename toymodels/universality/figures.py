@@ -30,11 +30,10 @@ def loss_curves(results: Results):
     m = results.metrics
     n = m["train_loss"].shape[1]
     fig, axes = subplots(2, size=(5, 3.6))
-    band(axes[0], m["step"], m["train_loss"], label="train")
-    band(axes[0], m["step"], m["test_loss"], label="test")
+    for split, color in (("train", "C0"), ("test", "C1")):  # one colour per split in both panels
+        band(axes[0], m["step"], m[f"{split}_loss"], label=split, color=color)
+        band(axes[1], m["step"], m[f"{split}_acc"], label=split, color=color)
     axes[0].set(yscale="log", xlabel="step", ylabel="cross-entropy", title=f"{results.group} loss" + band_note(n))
-    band(axes[1], m["step"], m["test_acc"], label="test")
-    band(axes[1], m["step"], m["train_acc"], label="train")
     axes[1].set(xlabel="step", ylabel="accuracy", title="accuracy")
     for ax in axes:
         ax.legend()
