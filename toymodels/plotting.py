@@ -123,10 +123,12 @@ def sweep_figure(rows: list[dict], keys: list[str], column: str, label: str,
                             annotation_clip=False)
         line = ax.plot(xs, med, "o-", color="C0", label="median of seeds (band min–max, dots: seeds)")[0]
         ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+        ref_y = []
         for ref_label, points in ([references[key]] if references and key in references else []):
-            px = sorted(points)
+            px = [x for x in sorted(points) if min(values[key]) <= x <= max(values[key])]  # within the sweep
+            ref_y += [points[x] for x in px]
             ax.plot(px, [points[x] for x in px], "s--", color="k", ms=4, label=ref_label)
-        positive = [v for v in (*med, *lo, *hi) if v > 0]
+        positive = [v for v in (*med, *lo, *hi, *ref_y) if v > 0]
         if positive and max(positive) / min(positive) > 20:
             ax.set_yscale("log")
         xv = np.asarray(values[key], float)
