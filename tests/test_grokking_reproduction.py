@@ -19,6 +19,7 @@ def _check(report, out):
     assert run.complete and run.steps[-1] == run.config["steps"]
 
 
+@pytest.mark.paper  # 75 s: README's first command runs it; kept out of the default suite's 10 minutes
 def test_quick_preset_groks_and_every_claim_holds(tmp_path):
     out = tmp_path / "quick"
     report = reproduce("grokking", "quick", out=out, progress=False)

@@ -192,7 +192,8 @@ def draw(recipe: Recipe, judged: list[JudgedCell], sweep: dict, out: Path,
     paths = []
     for c in shown:
         where = out if len(judged) == 1 else out / "cells" / c.cell.slug
-        paths += plotting.write_figures(recipe.figures, c.results, where, only)
+        caption = f"cell {c.cell.label}" if c.cell.values else ""
+        paths += plotting.write_figures(recipe.figures, c.results, where, only, caption)
     notes = []
     if len(drawable) < len(judged):
         notes.append(f"no figures for {len(judged) - len(drawable)} cell(s) whose every instance diverged")

@@ -22,13 +22,17 @@ DPI = 150
 
 
 def write_figures(figures: Sequence[Callable[[Any], Any]], results: Any, out_dir: str | Path,
-                  only: str | None = None) -> list[Path]:
+                  only: str | None = None, caption: str = "") -> list[Path]:
     """Draw each figure function on the toy's results (or only the one named `only`) and save it
-    as <out_dir>/<function name>.png and .pdf; return the paths written."""
+    as <out_dir>/<function name>.png and .pdf, `caption` (a cell's hyperparameters) written
+    under it; return the paths written."""
     paths = []
     for fn in figures:
         if only in (None, fn.__name__):
-            paths += save(fn(results), out_dir, fn.__name__)
+            fig = fn(results)
+            if caption:
+                fig.text(0.5, 0.0, caption, ha="center", va="top", fontsize=9, color="0.3")
+            paths += save(fig, out_dir, fn.__name__)
     return paths
 
 
@@ -156,7 +160,8 @@ def sweep_figure(rows: list[dict], keys: list[str], column: str, label: str,
                 if len(got):
                     z[a, b] = np.median(got)
                 ax.text(b, a, (f"{z[a, b]:.3g}" if len(got) else "none") + f"\n{len(got)}/{n}"
-                        + (f", {gone} div." if gone else ""), ha="center", va="center", fontsize=7, color="w")
+                        + (f", {gone} div." if gone else ""), ha="center", va="center", fontsize=7, color="k",
+                        bbox={"facecolor": "w", "alpha": 0.7, "linewidth": 0})  # readable on any colour, and on NaN's blank
         heatmap(ax, z, title=", ".join(f"{k}={v}" for k, v in fixed.items()) or f"median {label}")
         ax.set_xticks(range(len(values[k2])), [str(v) for v in values[k2]])
         ax.set_yticks(range(len(values[k1])), [str(v) for v in values[k1]])
