@@ -204,5 +204,8 @@ RECIPE = Recipe(
     sweep_outcomes=(("grok_step_0.1", "first step with test loss < 0.1"),
                     ("grok_step_0.01", "first step with test loss < 1e-2"),
                     ("n_key_freqs", "key frequencies at the end")),
-    sweep_reference={("grok_step_0.1", "frac_train"): ("paper, p=113 (epochs to test loss < 0.1)", PAPER_GROK_EPOCHS)},
+    sweep_reference={("grok_step_0.1", "frac_train"): ("paper, p=113 (epochs to test loss < 0.1)", PAPER_GROK_EPOCHS),
+                     # the paper publishes no times for 1e-2: its < 0.1 times, labelled as such, as a lower bound
+                     ("grok_step_0.01", "frac_train"): ("paper, p=113: epochs to test loss < 0.1 (a looser threshold)",
+                                                         PAPER_GROK_EPOCHS)},
 )
