@@ -14,6 +14,7 @@ from toymodels import registry
 from toymodels.config import TrainConfig
 from toymodels.errors import ConfigError, ToymodelsError
 from toymodels.pipeline import default_out, evaluate_run, figure_names, reproduce, resolve, run_definition
+from toymodels.population import Cell
 from toymodels.store import CONFIG, REPORT, read_json
 
 
@@ -131,7 +132,7 @@ def _print_report(report: dict, out: str | None = None) -> None:
     for cell in cells:
         mine = [c for c in claims if c.get("cell", {}) == cell["cell"]]
         if cell["cell"] or cell["diverged"]:
-            label = ", ".join(f"{k}={v}" for k, v in cell["cell"].items()) or "all instances"
+            label = Cell(cell["cell"], ()).label or "all instances"
             gone = f", {len(cell['diverged'])} diverged" if cell["diverged"] else ""
             n = len(cell["instances"])
             print(f"cell {label} ({n} instance{'s' * (n != 1)}{gone}): "

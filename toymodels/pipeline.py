@@ -49,8 +49,7 @@ def resolve(name: str, preset: str = "quick", seeds: int | None = None, sets: tu
     cfg, sweep = apply_overrides(cfg, [*recipe.preset_sets.get(preset, ()), *sets], recipe.sweepable)
     if seeds is not None and "seed" in sweep and len(sweep["seed"]) != seeds:
         raise ConfigError(seed_count_conflict(seeds, sweep["seed"]))
-    swept = [k for k in sweep if k != "seed" and k not in recipe.within_cell]
-    if figure is not None and figure.startswith("sweep_") and not swept:
+    if figure is not None and figure.startswith("sweep_") and not population.cell_keys(sweep, recipe.within_cell):
         raise ConfigError(f"{figure} sets an outcome against swept hyperparameters, and this run sweeps none "
                           f"(sweep one with a comma list, e.g. --set lr=1e-3,3e-3)")
     spec = {"experiment": name, "preset": preset, "config": dataclasses.asdict(cfg), "sweep": sweep,
@@ -200,7 +199,7 @@ def draw(recipe: Recipe, judged: list[JudgedCell], sweep: dict, out: Path,
     if len(shown) < len(drawable):
         notes.append(f"figures drawn for {len(shown)} of {len(drawable)} cells, evenly spread: "
                      + "; ".join(c.cell.label for c in shown))
-    keys = [k for k in sweep if k != "seed" and k not in recipe.within_cell]
+    keys = population.cell_keys(sweep, recipe.within_cell)
     rows = [r for c in judged for r in c.rows]
     for col, label in recipe.sweep_outcomes if keys else ():
         if only in (None, f"sweep_{col}"):

@@ -40,9 +40,14 @@ class Cell:
         return "_".join(f"{k}={v}" for k, v in self.values.items()) or "all"
 
 
+def cell_keys(sweep: dict, within: Iterable[str] = ()) -> list[str]:
+    """The swept keys that split a run into cells: all but the seed and a toy's own axes."""
+    return [k for k in sweep if k != "seed" and k not in set(within)]
+
+
 def cells(spec: dict, within: Iterable[str] = ()) -> list[Cell]:
     """The cells of a run spec (config.json), in the order their instances were laid out."""
-    keys = [k for k in spec["sweep"] if k != "seed" and k not in set(within)]
+    keys = cell_keys(spec["sweep"], within)
     groups: dict[tuple, list[int]] = {}
     for i, inst in enumerate(spec["instances"]):
         groups.setdefault(tuple(inst[k] for k in keys), []).append(i)

@@ -41,8 +41,8 @@ FALLEN = 0.1  # a loss below this has fallen: train pairs fitted, test pairs sol
 
 
 def _first_below(steps, curve, level):
-    below = np.nonzero(np.asarray(curve) < level)[0]
-    return float(steps[below[0]]) if below.size else float("nan")
+    step = population.first_step(steps, np.asarray(curve)[:, None] < level)[0]
+    return float("nan") if step is None else step
 
 
 def _at(steps, curve, step):
