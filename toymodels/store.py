@@ -287,6 +287,8 @@ class Run:
         idx = np.asarray(indices, int)
         spec = {**self.spec, "config": {**self.config, **(config or {}), "seeds": len(idx)},
                 "instances": [self.instances[i] for i in idx]}
+        if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+            idx = slice(int(idx[0]), int(idx[0]) + len(idx))  # a cell's block: views, not copies of every checkpoint
         metrics = {k: v if k == "step" else v[:, idx] for k, v in self.metrics.items()}
         params = jax.tree_util.tree_map(lambda x: x[:, idx], self.params)
         return Run(self.path, spec, metrics, self.steps, params, None)
