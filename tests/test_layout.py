@@ -1,5 +1,6 @@
 """The shape of the package: imports run one way (no cycles, none hidden inside a function), the
-kernel knows no toy, figures never import a recipe, toys do not import each other, and each
+kernel knows no toy, figures never import a recipe, toys do not import each other (but for the
+SAE toy's TMS source, whose features are a superposition model's), and each
 committed figure set is what its run definition in experiments/ resolves to."""
 
 import ast
@@ -14,7 +15,8 @@ ROOT = Path(__file__).parents[1]
 PACKAGE = ROOT / "toymodels"
 KERNEL = {"toymodels.engine", "toymodels.store", "toymodels.config", "toymodels.recipe", "toymodels.plotting",
           "toymodels.errors"}
-TOYS = {"grokking", "superposition", "universality", "memorisation"}
+TOYS = {"grokking", "superposition", "universality", "memorisation", "saes"}
+SOURCES = {"saes": {"superposition"}}  # a toy may read another toy's models as its data, one way
 
 
 def _module(path: Path) -> str:
@@ -75,7 +77,7 @@ def test_the_kernel_knows_no_toy_and_toys_do_not_import_each_other():
         if module in KERNEL or module.startswith(("toymodels.algebra", "toymodels.models")):
             assert not {d for d in deps if _toy(d) or d == "toymodels.registry"}, module
         if _toy(module):
-            assert {_toy(d) for d in deps if _toy(d)} <= {_toy(module)}, module
+            assert {_toy(d) for d in deps if _toy(d)} <= {_toy(module)} | SOURCES.get(_toy(module), set()), module
 
 
 @pytest.mark.parametrize("toy", sorted(TOYS))

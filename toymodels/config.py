@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from toymodels.engine import Schedule
@@ -74,13 +76,19 @@ def seed_count_conflict(seeds: int, seed_list: list[int]) -> str:
             f"a seed list sets the seeds itself; drop the seed count or make them agree")
 
 
-def instances(cfg: Any, sweep: dict[str, list], sweepable: tuple[str, ...]) -> list[dict]:
+def instances(cfg: Any, sweep: dict[str, list], sweepable: tuple[str, ...],
+              canonical: Callable[[dict, Any], dict] | None = None) -> list[dict]:
     """One dict of per-instance hyperparameters (with its seed) per model to train:
-    the product of swept values, each for seeds seed, seed+1, ..., seed+seeds-1."""
+    the product of swept values, each for seeds seed, seed+1, ..., seed+seeds-1. A toy's
+    `canonical` maps an instance to the one that trains the same model (a key its variant
+    ignores set to the config's); instances that then repeat train once."""
     keys = [k for k in sweepable if k != "seed"]
     grid = itertools.product(*[sweep.get(k, [getattr(cfg, k)]) for k in keys])
     seeds = sweep.get("seed", list(range(cfg.seed, cfg.seed + cfg.seeds)))
-    return [{**dict(zip(keys, combo)), "seed": s} for combo in grid for s in seeds]
+    out = [{**dict(zip(keys, combo)), "seed": s} for combo in grid for s in seeds]
+    if canonical is not None:
+        out = list({json.dumps(i, sort_keys=True): i for i in (canonical(i, cfg) for i in out)}.values())
+    return out
 
 
 MAX_SEED = 2**31  # seeds become int32 PRNG keys on every platform

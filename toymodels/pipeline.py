@@ -53,7 +53,7 @@ def resolve(name: str, preset: str = "quick", seeds: int | None = None, sets: tu
         raise ConfigError(f"{figure} sets an outcome against swept hyperparameters, and this run sweeps none "
                           f"(sweep one with a comma list, e.g. --set lr=1e-3,3e-3)")
     spec = {"experiment": name, "preset": preset, "config": dataclasses.asdict(cfg), "sweep": sweep,
-            "instances": instances(cfg, sweep, recipe.sweepable)}
+            "instances": instances(cfg, sweep, recipe.sweepable, recipe.canonical)}
     return recipe, cfg, spec
 
 
@@ -72,9 +72,11 @@ def default_out(name: str, preset: str, seeds: int | None = None, sets: tuple[st
 
 
 def engine_inputs(insts: list[dict]) -> tuple[jax.Array, dict]:
-    """Per-instance PRNG keys (from each seed) and hyperparameter arrays (every other key)."""
+    """Per-instance PRNG keys (from each seed) and hyperparameter arrays (every other numeric key;
+    a toy reads a swept name, such as an SAE variant, from its instances in make_data)."""
     keys = jax.vmap(jax.random.PRNGKey)(np.array([i["seed"] for i in insts]))
-    hp = {k: np.array([i[k] for i in insts], np.float32) for k in insts[0] if k != "seed"}
+    hp = {k: np.array([i[k] for i in insts], np.float32) for k, v in insts[0].items()
+          if k != "seed" and not isinstance(v, str)}
     return keys, hp
 
 

@@ -58,6 +58,9 @@ class Recipe:
     sweep_outcomes: tuple[tuple[str, str], ...] = ()
     sweep_reference: Mapping[tuple[str, str], tuple[str, Mapping[float, float]]] = dataclasses.field(
         default_factory=dict)
+    # (instance, config) -> the instance that trains the same model, for grids where a variant
+    # ignores some swept keys (toymodels.config.instances trains each such model once)
+    canonical: Callable[[dict, Any], dict] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,10 +7,11 @@ from toymodels.errors import ConfigError
 from toymodels.grokking.recipe import RECIPE as GROKKING
 from toymodels.memorisation.recipe import RECIPE as MEMORISATION
 from toymodels.recipe import Recipe
+from toymodels.saes.recipe import RECIPE as SAES
 from toymodels.superposition.recipe import RECIPE as SUPERPOSITION
 from toymodels.universality.recipe import RECIPE as UNIVERSALITY
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (GROKKING, SUPERPOSITION, UNIVERSALITY, MEMORISATION)}
+RECIPES: dict[str, Recipe] = {r.name: r for r in (GROKKING, SUPERPOSITION, UNIVERSALITY, MEMORISATION, SAES)}
 
 
 def get(name: str) -> Recipe:

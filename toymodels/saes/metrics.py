@@ -65,11 +65,14 @@ def hungarian_cosine(true: np.ndarray, decoder: np.ndarray) -> float:
     return float(c[rows, cols].mean())
 
 
-def latent_activity(codes: jnp.ndarray, dense_above: float = 0.5) -> dict[str, jnp.ndarray]:
-    """L0, and the share of dead and of dense latents, over a batch of codes (batch, m)."""
+def latent_activity(codes: jnp.ndarray, dense_above: float = 0.5, mask: jnp.ndarray | None = None) -> dict[str, jnp.ndarray]:
+    """L0, and the share of dead and of dense latents, over a batch of codes (batch, m); `mask`
+    (m,) says which latents the SAE has (a padded SAE's others are neither dead nor dense)."""
     active = codes != 0
     freq = active.mean(axis=0)
-    return {"l0": active.sum(axis=1).mean(), "dead": (freq == 0).mean(), "dense": (freq > dense_above).mean()}
+    mask = jnp.ones(codes.shape[-1], bool) if mask is None else mask.astype(bool)
+    share = lambda flags: jnp.sum(flags & mask) / jnp.maximum(mask.sum(), 1)  # noqa: E731
+    return {"l0": active.sum(axis=1).mean(), "dead": share(freq == 0), "dense": share(freq > dense_above)}
 
 
 def fvu(x: jnp.ndarray, x_hat: jnp.ndarray) -> jnp.ndarray:
