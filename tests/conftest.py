@@ -19,8 +19,10 @@ TINY = {
     "universality": ("group=S3", "d_embed=16", "d_hidden=16", "steps=40", "eval_every=10", "log_checkpoints=4"),
     "memorisation": ("n=6,10", "width=2,4", "structured=0,1", "d=8", "max_n=16", "max_width=4", "steps=60",
                      "eval_every=20"),
+    "saes": ("n_features=8", "d=4", "variant=relu,topk", "dict_size=4,8", "max_dict_size=8", "coef=0.03,1", "k=1,2",
+             "steps=40", "eval_every=20", "batch=64", "eval_batch=512"),
 }
-TINY_SEEDS = {"grokking": 2, "superposition": 2, "universality": 2, "memorisation": 1}
+TINY_SEEDS = {"grokking": 2, "superposition": 2, "universality": 2, "memorisation": 1, "saes": 1}
 
 
 def tiny_args(name: str, *extra: str) -> list[str]:

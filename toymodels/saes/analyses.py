@@ -71,9 +71,13 @@ class Results:
 
 
 def analyse(run: Run) -> Results:
-    cfg = Config(**run.config)
-    insts = run.instances
-    params = jax.tree_util.tree_map(jnp.asarray, run.final_params())
+    return score(Config(**run.config), run.instances, run.final_params(), run.metrics)
+
+
+def score(cfg: Config, insts: list[dict], params: dict, metrics: dict | None = None) -> Results:
+    """Score SAEs (params stacked on a leading instance axis, e.g. hand-built ones) against the
+    source of `cfg`."""
+    params = jax.tree_util.tree_map(jnp.asarray, params)
     data = S.make_data(cfg, insts)
     x, a = S.source_batch(jax.random.fold_in(jax.random.PRNGKey(cfg.source_seed), EVAL_SALT),
                           jax.tree_util.tree_map(lambda v: jnp.asarray(v[0]), data), cfg.eval_batch, cfg.structure)
@@ -88,14 +92,14 @@ def analyse(run: Run) -> Results:
         dec, alive = per["decoder"][i], per["alive"][i]
         scores.append(Score(
             variant, int(inst.get("dict_size", cfg.dict_size)), float(inst.get(setting, getattr(cfg, setting))),
-            int(inst["seed"]), *_cosine_scores(truth, dec, alive),
+            int(inst["seed"]), **_cosine_scores(truth, dec, alive),
             **{k: float(per[k][i]) for k in ("l0", "fvu", "dead", "dense", "shrinkage", "absorption")}))
-    return Results(cfg, truth, per["decoder"], per["alive"], scores, run.metrics)
+    return Results(cfg, truth, per["decoder"], per["alive"], scores, metrics or {})
 
 
 def _evaluate(args, x, a, structure):
     params, data = args
-    codes = S.encode(params, x, data["variant"], data["k"], data["mask"])
+    codes = S.encode(params, x, data["variant"], data["k"], data["mask"], S.k_max(data))
     x_hat = S.decode(params, codes)
     act = M.latent_activity(codes, mask=data["mask"])
     dec = S.decoder(params)
@@ -119,16 +123,16 @@ def absorption(truth: jax.Array, decoder: jax.Array, codes: jax.Array, a: jax.Ar
     return jnp.sum(jnp.where(matched, gap, 0.0)) / jnp.maximum(matched.sum(), 1)
 
 
-def _cosine_scores(truth: np.ndarray, dec: np.ndarray, alive: np.ndarray) -> tuple[float, ...]:
-    """(mmcs, mmcs_latents, recovered, hungarian, merged, split) of one SAE's live latents."""
+def _cosine_scores(truth: np.ndarray, dec: np.ndarray, alive: np.ndarray) -> dict[str, float]:
+    """mmcs, mmcs_latents, recovered, hungarian, merged and split of one SAE's live latents."""
     live = dec[alive]
     if live.shape[0] == 0:
-        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        return dict.fromkeys(("mmcs", "mmcs_latents", "recovered", "hungarian", "merged", "split"), 0.0)
     to_dec, to_true = (float(v) for v in M.mmcs(truth, live))
     matches = np.asarray(M.splitting(truth, live, MATCH))
-    split = float((matches > 1).sum() / max((matches > 0).sum(), 1))
-    return (to_dec, to_true, float((matches > 0).mean()), M.hungarian_cosine(truth, live),
-            merged_share(truth, live), split)
+    return {"mmcs": to_dec, "mmcs_latents": to_true, "recovered": float((matches > 0).mean()),
+            "hungarian": M.hungarian_cosine(truth, live), "merged": merged_share(truth, live),
+            "split": float((matches > 1).sum() / max((matches > 0).sum(), 1))}
 
 
 def merged_share(truth: np.ndarray, latents: np.ndarray, span: int = MERGE_SPAN) -> float:

@@ -73,7 +73,7 @@ class Config(TrainConfig):
         if self.dict_size > self.max_dict_size:
             raise ConfigError(f"dict_size={self.dict_size} is above max_dict_size={self.max_dict_size} "
                               f"(the padded size); raise max_dict_size")
-        if self.k > self.dict_size:
+        if self.variant == "topk" and self.k > self.dict_size:
             raise ConfigError(f"k={self.k} active latents of a dictionary of {self.dict_size}")
         if self.structure != "independent" and self.n_features % 2:
             raise ConfigError(f"{self.structure} features come in pairs; n_features={self.n_features} is odd")

@@ -63,16 +63,20 @@ def feature_probs(cfg: Config) -> np.ndarray:
 def sample_coefficients(key: jax.Array, probs: jax.Array, batch: int, structure: str = "independent",
                         magnitude: float = 2.0) -> jax.Array:
     """(batch, n) sparse coefficients: feature i present with probability probs[i] (for a pair,
-    its first feature's), magnitude uniform in [0, magnitude] when present (config: structures)."""
-    k_on, k_mag, k_child = jax.random.split(key, 3)
+    its first feature's), magnitude uniform in [0, magnitude] when present (config: structures).
+    One uniform u per feature and input serves both: present iff u < p, magnitude u / p times the
+    maximum (uniform given presence); drawing random numbers is most of a step's cost on a CPU."""
     n = probs.shape[0]
-    on = jax.random.uniform(k_on, (batch, n)) < probs
-    if structure == "correlated":
-        on = jnp.repeat(on[:, ::2], 2, axis=1)
-    elif structure == "hierarchical":
-        child = jax.random.bernoulli(k_child, 0.5, (batch, n // 2))
-        on = jnp.stack([on[:, ::2], on[:, ::2] & child], axis=2).reshape(batch, n)
-    return on * jax.random.uniform(k_mag, (batch, n), maxval=magnitude)
+    lead = probs[0::2] if structure != "independent" else probs
+    u = jax.random.uniform(key, (batch, lead.shape[0]))
+    a = jnp.where(u < lead, u / lead * magnitude, 0.0)
+    if structure == "independent":
+        return a
+    if structure == "correlated":  # both present together, with magnitudes of their own
+        second = jax.random.uniform(jax.random.fold_in(key, 1), (batch, n // 2), maxval=magnitude)
+        return jnp.stack([a, jnp.where(a > 0, second, 0.0)], axis=2).reshape(batch, n)
+    child = jax.random.uniform(jax.random.fold_in(key, 1), (batch, n // 2))  # hierarchical: child with its parent, half the time
+    return jnp.stack([a, jnp.where((a > 0) & (child < 0.5), 2.0 * child * magnitude, 0.0)], axis=2).reshape(batch, n)
 
 
 def planted_batch(key: jax.Array, dictionary: jax.Array, p: float, batch: int) -> tuple[jax.Array, jax.Array]:
@@ -159,53 +163,46 @@ def variant_code(variant: str) -> int:
 
 
 def encode(params: dict, x: jax.Array, variant: jax.Array | str, k: jax.Array | int = 1,
-           mask: jax.Array | None = None) -> jax.Array:
+           mask: jax.Array | None = None, k_max: int | None = None) -> jax.Array:
     """Codes (batch, m). The variant is a name, or a traced code (`variant_code`, a per-instance
     hyperparameter: every variant's codes are computed and one is selected); k may be traced too,
-    so TopK reads the k-th largest pre-activation off a sort (lax.top_k's k must be static).
-    `mask` (m,) switches latents off."""
+    so TopK reads the k-th largest pre-activation off lax.top_k(k_max), a static bound on k (a
+    full sort when none is given: several times slower on a CPU). `mask` (m,) switches latents off."""
+    return _encode(params, x, variant, k, mask, k_max)[0]
+
+
+def _encode(params, x, variant, k, mask, k_max) -> tuple[jax.Array, jax.Array]:
+    """(codes, JumpReLU's gate H(z - θ), 0 unless the variant may be JumpReLU)."""
     pre = (x - params["b_dec"]) @ params["W_enc"] + params["b_enc"]
     live = jnp.ones(pre.shape[-1], bool) if mask is None else mask.astype(bool)
-
-    def relu():
-        return jnp.where(live, jax.nn.relu(pre), 0.0)
-
-    def topk():
-        ranked = jnp.sort(jnp.where(live, pre, -jnp.inf), axis=-1)
-        kth = jnp.take(ranked, pre.shape[-1] - jnp.asarray(k, jnp.int32), axis=-1)[..., None]
-        return jnp.where(pre >= kth, relu(), 0.0)
-
-    def jumprelu():
-        return jnp.where(live, pre, 0.0) * _gate(params, pre, live)
-
-    branches = (relu, topk, jumprelu)
-    if isinstance(variant, str):
-        return branches[variant_code(variant)]()
-    return jnp.select([variant == 0, variant == 1], [relu(), topk()], jumprelu())
-
-
-def _gate(params: dict, pre: jax.Array, live: jax.Array) -> jax.Array:
-    """JumpReLU's H(z - θ) of the live latents, differentiable in θ through the straight-through estimate."""
-    return heaviside(jnp.where(live, pre, 0.0), jnp.exp(params["log_threshold"])) * live
+    relu = jnp.where(live, jax.nn.relu(pre), 0.0)
+    named = isinstance(variant, str)
+    if named and variant == "relu":
+        return relu, jnp.zeros_like(pre)
+    if not named or variant == "topk":
+        ranked = jax.lax.top_k(jnp.where(live, pre, -jnp.inf), k_max or pre.shape[-1])[0]
+        topk = jnp.where(pre >= jnp.take(ranked, jnp.asarray(k, jnp.int32) - 1, axis=-1)[..., None], relu, 0.0)
+        if named:
+            return topk, jnp.zeros_like(pre)
+    gate = heaviside(jnp.where(live, pre, 0.0), jnp.exp(params["log_threshold"])) * live
+    jump = pre * gate
+    if named:
+        return jump, gate
+    return jnp.select([variant == 0, variant == 1], [relu, topk], jump), gate
 
 
 def decode(params: dict, codes: jax.Array) -> jax.Array:
     return codes @ decoder(params) + params["b_dec"]
 
 
-def loss(params: dict, x: jax.Array, variant: jax.Array | str, coef=0.0, k=1, l0_coef=0.0, mask=None) -> jax.Array:
+def loss(params: dict, x: jax.Array, variant: jax.Array | str, coef=0.0, k=1, l0_coef=0.0, mask=None,
+         k_max: int | None = None) -> jax.Array:
     """Reconstruction error plus the variant's sparsity penalty: coef · L1 (relu), l0_coef · L0
     (jumprelu, through the straight-through gate), none (topk)."""
     code = variant_code(variant) if isinstance(variant, str) else variant
-    codes = encode(params, x, variant, k, mask)
+    codes, gate = _encode(params, x, variant, k, mask, k_max)
     mse = jnp.sum((x - decode(params, codes)) ** 2, axis=-1).mean()
-    l1 = jnp.abs(codes).sum(axis=-1).mean()
-    if isinstance(variant, str) and variant != "jumprelu":
-        l0 = 0.0
-    else:
-        pre = (x - params["b_dec"]) @ params["W_enc"] + params["b_enc"]
-        live = jnp.ones(pre.shape[-1], bool) if mask is None else mask.astype(bool)
-        l0 = _gate(params, pre, live).sum(axis=-1).mean()
+    l1, l0 = jnp.abs(codes).sum(axis=-1).mean(), gate.sum(axis=-1).mean()
     return mse + jnp.where(code == 0, coef * l1, 0.0) + jnp.where(code == 2, l0_coef * l0, 0.0)
 
 
@@ -220,13 +217,19 @@ def make_data(cfg: Config, instances: list[dict]) -> dict[str, np.ndarray]:
     per["variant"] = np.array([variant_code(i.get("variant", cfg.variant)) for i in instances], np.int32)
     for key in ("coef", "k", "l0_coef"):
         per[key] = np.array([i.get(key, getattr(cfg, key)) for i in instances], np.float32)
+    # the largest k of the run, as a shape (static under jit): TopK's lax.top_k bound
+    per["k_slots"] = np.zeros((n, max(1, *(int(i.get("k", cfg.k)) for i in instances))), np.float32)
     per["mask"] = np.stack([np.arange(cfg.max_dict_size) < i.get("dict_size", cfg.dict_size)
                             for i in instances]).astype(np.float32)
     return per
 
 
 def instance_loss(params: dict, data: dict, x: jax.Array) -> jax.Array:
-    return loss(params, x, data["variant"], data["coef"], data["k"], data["l0_coef"], data["mask"])
+    return loss(params, x, data["variant"], data["coef"], data["k"], data["l0_coef"], data["mask"], k_max(data))
+
+
+def k_max(data: dict) -> int:
+    return data["k_slots"].shape[-1]
 
 
 def task(cfg: Config) -> engine.Task:
@@ -235,7 +238,7 @@ def task(cfg: Config) -> engine.Task:
 
     def metrics(params, data, key):
         x = source_batch(key, data, cfg.batch, cfg.structure)[0]
-        codes = encode(params, x, data["variant"], data["k"], data["mask"])
+        codes = encode(params, x, data["variant"], data["k"], data["mask"], k_max(data))
         to_decoder, to_true = M.mmcs(data["truth"], decoder(params), (codes != 0).any(axis=0))
         return {"loss": instance_loss(params, data, x), "fvu": M.fvu(x, decode(params, codes)),
                 "l0": M.latent_activity(codes)["l0"], "mmcs": to_decoder, "mmcs_latents": to_true}
