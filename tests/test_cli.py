@@ -100,6 +100,19 @@ BAD_INPUT = [
         (["--set", "layers=3"], "layers must be 1 or 2"),
         (["--set", "d=8,16"], "d cannot be swept"),
     ]),
+    *_bad("saes", [
+        (["--set", "variant=gated"], "unknown variant 'gated'; known: relu, topk, jumprelu"),
+        (["--set", "variant=relu,gated"], "unknown variant 'gated'"),
+        (["--set", "source=lm"], "unknown source 'lm'"),
+        (["--set", "structure=tree"], "unknown structure 'tree'"),
+        (["--set", "dict_size=16,128"], "dict_size=128 is above max_dict_size=64"),
+        (["--set", "coef=-1"], "coef and l0_coef must be >= 0"),
+        (["--set", "feature_prob=0"], "feature_prob must lie in (0, 1]"),
+        (["--set", "variant=topk", "--set", "k=100"], "k=100 active latents of a dictionary of 32"),
+        (["--set", "structure=correlated", "--set", "n_features=33"], "correlated features come in pairs"),
+        (["--set", "source=tms", "--set", "tms_m=5"], "tms_m=5 must be < tms_n=5"),
+        (["--set", "d=8,16"], "d cannot be swept"),
+    ]),
 ]
 
 

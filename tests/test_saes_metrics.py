@@ -59,7 +59,8 @@ def test_an_oracle_sae_reconstructs_a_planted_source_and_topk_keeps_k(truth):
     assert int((codes != 0).sum(axis=1).max()) <= 3
 
 
-@pytest.mark.parametrize("variant, sets", [("relu", {"coef": 0.15, "k": 4}), ("topk", {"coef": 0.0, "k": 3})])
+@pytest.mark.parametrize("variant, sets", [("relu", {"coef": 0.15, "k": 4}), ("topk", {"coef": 0.0, "k": 3}),
+                                            ("jumprelu", {"l0_coef": 0.3})])
 def test_saes_trained_on_a_planted_source_recover_it(variant, sets):
     """Two seeds of each variant as one program; both recover the planted truth (MMCS > 0.9),
     which their random initial dictionaries do not (MMCS < 0.6)."""
@@ -69,7 +70,7 @@ def test_saes_trained_on_a_planted_source_recover_it(variant, sets):
 
     cfg = Config(variant=variant, n_features=32, d=16, dict_size=32, feature_prob=0.03, batch=256, steps=2000,
                  eval_every=1000, lr=3e-3, **sets)
-    insts = [{"lr": cfg.lr, "coef": cfg.coef, "k": cfg.k, "seed": s} for s in (0, 1)]
+    insts = [{"lr": cfg.lr, "coef": cfg.coef, "k": cfg.k, "l0_coef": cfg.l0_coef, "seed": s} for s in (0, 1)]
     keys, hp = engine_inputs(insts)
     _, m = engine.train(S.task(cfg), keys, hp, S.make_data(cfg, insts), cfg.schedule(), progress=False)
     assert np.all(m["mmcs"][0] < 0.6) and np.all(m["mmcs"][-1] > 0.9), m["mmcs"]

@@ -64,10 +64,12 @@ def apply_overrides(cfg: Any, sets: list[str], sweepable: tuple[str, ...]) -> tu
     if "seeds" in changes and "seed" in sweep and len(sweep["seed"]) != changes["seeds"]:
         raise ConfigError(seed_count_conflict(changes["seeds"], sweep["seed"]))
     cfg = dataclasses.replace(cfg, **changes)
-    cfg.validate()
+    # a swept key's config value never trains: validate with the first swept values in its place
+    first = dataclasses.replace(cfg, **{key: values[0] for key, values in sweep.items()})
+    first.validate()
     for key, values in sweep.items():
         for v in values:
-            dataclasses.replace(cfg, **{key: v}).validate()
+            dataclasses.replace(first, **{key: v}).validate()
     return cfg, sweep
 
 
