@@ -63,3 +63,17 @@ def test_grokking_benchmark_quick(tmp_path):
     assert vs["quoted_anchor_ms_per_step"] == anchor, (vs["quoted_anchor_ms_per_step"], "docs/papers.md says", anchor)
     assert abs(vs["speedup_vs_quoted_anchor"] * r["train_step"]["ms_per_step"] - anchor) < 0.01 * anchor, vs
     assert vs["measured"] is None and vs["skipped_reason"]
+
+
+def test_saes_benchmark_quick(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "saes.py"), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert r["relu_1"]["instances"] == 1 and r["relu_64"]["instances"] == 4  # --quick: 4 seeds stand in for 64
+    for key in ("ms_per_step", "instance_steps_per_s", "analytic_gflops_per_step", "achieved_gflops"):
+        assert _positive(r["relu_1"][key]) and _positive(r["relu_64"][key]), key
+    assert _positive(r["per_instance_cost_64_vs_1"]) and _positive(r["matmul_peak_gflops"])
