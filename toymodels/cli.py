@@ -164,10 +164,10 @@ def _print_report(report: dict, out: str | None = None) -> None:
 
 
 def _join(args: argparse.Namespace) -> None:
-    """jax.distributed.initialize() when asked for (before JAX does anything else)."""
+    """jax.distributed.initialize() when asked for (before JAX does anything else), once a session."""
     given = {"coordinator_address": args.coordinator_address, "num_processes": args.num_processes,
              "process_id": args.process_id}
-    if not args.distributed and all(v is None for v in given.values()):
+    if jax.distributed.is_initialized() or (not args.distributed and all(v is None for v in given.values())):
         return
     try:
         jax.distributed.initialize(**{k: v for k, v in given.items() if v is not None})
