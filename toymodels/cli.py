@@ -64,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
                              help="print the resolved config, the instances and the run directory; train nothing")
         command.add_argument("--strict", action="store_true", help="exit 1 unless every claim holds")
         command.add_argument("--no-progress", action="store_true", help="no progress bar or stage lines")
+        command.add_argument("--distributed", action="store_true",
+                             help="be one process of a multi-process run (jax.distributed.initialize(), which finds "
+                                  "SLURM, Open MPI, Kubernetes and Cloud TPU settings itself; elsewhere give the "
+                                  "three flags below, or JAX_COORDINATOR_ADDRESS for the first); start the same command "
+                                  "in every process")
+        command.add_argument("--coordinator-address", metavar="HOST:PORT",
+                             help="process 0's address and a free port (implies --distributed)")
+        command.add_argument("--num-processes", type=int, metavar="N", help="how many processes (implies --distributed)")
+        command.add_argument("--process-id", type=int, metavar="I", help="this process's id, 0..N-1 (implies --distributed)")
     chk = sub.add_parser("check", help="re-evaluate a finished run's claims; exit 1 unless every claim holds")
     chk.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/grokking/quick")
     return parser
@@ -154,6 +163,19 @@ def _print_report(report: dict, out: str | None = None) -> None:
         print(f"figures, instances.csv and report.json in {out}")
 
 
+def _join(args: argparse.Namespace) -> None:
+    """jax.distributed.initialize() when asked for (before JAX does anything else), once a session."""
+    given = {"coordinator_address": args.coordinator_address, "num_processes": args.num_processes,
+             "process_id": args.process_id}
+    if jax.distributed.is_initialized() or (not args.distributed and all(v is None for v in given.values())):
+        return
+    try:
+        jax.distributed.initialize(**{k: v for k, v in given.items() if v is not None})
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"--distributed: {str(e).rstrip('.')}; outside SLURM, Open MPI, Kubernetes and Cloud TPU give "
+                          f"--coordinator-address, --num-processes and --process-id") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -178,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             _dry_run(name, preset, seeds, sets, out)
             return 0
+        _join(args)
         report = reproduce(name, preset, seeds, out, sets, progress=not args.no_progress, figure=figure)
+        if report is None:  # not process 0 of a multi-process run: process 0 reports
+            return 0
         _print_report(report, out)
         return 1 if args.strict and not all(c["holds"] for c in report["claims"]) else 0
     except ToymodelsError as e:

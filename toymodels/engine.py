@@ -1,7 +1,13 @@
 """One engine for every toy model: N instances (seeds x hyperparameters) train as one compiled
 program, vmapped over instances, `lax.scan` over steps, the instance axis sharded over every
 device. The engine knows nothing of any task beyond the four functions of `Task`, and nothing
-of files beyond the `Store` it is handed."""
+of files beyond the `Store` it is handed.
+
+Under several processes (after `jax.distributed.initialize()`, e.g. one per GPU node or TPU
+host) the same code is JAX's multi-controller program: every process runs `train` with the
+same inputs, `jax.devices()` is every process's devices, and the instance axis is sharded over
+all of them. Per-instance inputs are identical on every process, so `jax.device_put` makes the
+global arrays from them; metrics come back to every process whole (`process_allgather`)."""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 Params = Any
@@ -70,10 +77,30 @@ class Schedule:
 
 def instance_sharding(n_instances: int, devices: list | None = None) -> NamedSharding:
     """Shard the leading (instance) axis over the largest number of devices that divides it."""
-    devices = list(devices if devices is not None else jax.devices())
-    n_dev = max(d for d in range(1, len(devices) + 1) if n_instances % d == 0)
-    mesh = Mesh(np.array(devices[:n_dev]), ("instances",))
+    grid = mesh_devices(n_instances, list(devices if devices is not None else jax.devices()))
+    mesh = Mesh(grid[0], ("instances",)) if len(grid) == 1 else Mesh(grid, ("copies", "instances"))
     return NamedSharding(mesh, PartitionSpec("instances"))
+
+
+def mesh_devices(n_instances: int, devices: list) -> np.ndarray:
+    """The devices of the instance mesh, (copies, shards): the instances split into the most
+    shards (a divisor of n_instances) the devices allow. Under several processes every process
+    must hold a shard (one left out could not read the metrics back), so devices are taken in
+    turn from each process, and instances too few to reach every process (1 instance, 2
+    processes) are computed in copies, one per row. With one process there is one row."""
+    n_proc = len({d.process_index for d in devices})
+
+    def size(k):  # devices used with k shards: enough rows of k to reach every process
+        return -(-n_proc // k) * k
+
+    k = max(d for d in range(1, len(devices) + 1) if n_instances % d == 0 and size(d) <= len(devices))
+    seen: dict[int, int] = {}
+    turn = []  # each device's place among its own process's devices
+    for d in devices:
+        turn.append(seen.get(d.process_index, 0))
+        seen[d.process_index] = turn[-1] + 1
+    in_turn = [devices[i] for i in sorted(range(len(devices)), key=lambda i: (turn[i], i))]
+    return np.array(in_turn[:size(k)]).reshape(-1, k)
 
 
 def init_state(task: Task, keys: jax.Array, hp: dict) -> dict:
@@ -143,7 +170,11 @@ def train(
     """Train len(keys) instances. Returns the final state and the metrics history
     {"step": (T,), name: (T, N)}. With a store, resumes from its last saved state and saves
     at every checkpoint step; the result is the same as an uninterrupted run's. `timings`, if
-    given, receives compile_s: the seconds spent compiling."""
+    given, receives compile_s: the seconds spent compiling.
+
+    Under several processes every process calls this with the same arguments; each gets the
+    whole metrics history, and the final state as global arrays (each process holding its
+    shards). Only process 0 shows progress."""
     n = keys.shape[0]
     sharding = instance_sharding(n, devices)
     keys, hp, data = jax.device_put((keys, hp, data), sharding)
@@ -156,14 +187,14 @@ def train(
         history = {k: list(v) for k, v in past.items()}
     state = jax.device_put(state, sharding)
     if start == 0 and not history:
-        _append(history, 0, evaluate(task, state, data))
+        _append(history, 0, _to_host(evaluate(task, state, data)))
         if store is not None and 0 in schedule.checkpoint_steps:
             store.save(0, state, _stack(history))
     elif store is not None and start in schedule.checkpoint_steps:
         store.save(start, state, _stack(history))  # recreates its params checkpoint if it was lost
 
     chunks: dict[int, Callable] = {}
-    bar = _progress_bar(schedule.steps, start, n, enabled=progress)
+    bar = _progress_bar(schedule.steps, start, n, enabled=progress and jax.process_index() == 0)
     step = start
     while step < schedule.steps:
         length = min(schedule.eval_every, schedule.steps - step)
@@ -176,6 +207,7 @@ def train(
             bar.set_description_str(_training(n), refresh=True)
             bar.unpause()  # the rate and ETA count training only
         state, m = chunks[length](state, hp, data)
+        m = _to_host(m)
         step += length
         _append(history, step, m)
         bar.update(length)
@@ -184,6 +216,12 @@ def train(
             store.save(step, state, _stack(history))
     bar.close()
     return state, _stack(history)
+
+
+def _to_host(metrics: dict) -> dict[str, np.ndarray]:
+    """Every instance's metrics as numpy, on every process (gathered from the processes
+    holding them when there are several)."""
+    return multihost_utils.process_allgather(metrics, tiled=True)
 
 
 def _append(history: dict, step: int, metrics: dict) -> None:

@@ -11,3 +11,7 @@ class ConfigError(ToymodelsError):
 
 class RunDirError(ToymodelsError):
     """A run directory that is corrupt or belongs to a different configuration."""
+
+
+class OtherProcessError(ToymodelsError):
+    """Process 0 of a multi-process run stopped; the others stop with this (its own output says why)."""

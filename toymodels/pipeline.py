@@ -24,7 +24,7 @@ from toymodels.config import apply_overrides, instances, seed_count_conflict
 from toymodels.errors import ConfigError, RunDirError
 from toymodels.population import Cell
 from toymodels.recipe import Claim, Recipe
-from toymodels.store import REPORT, Run, RunStore, atomic_write_json, load_run, locked
+from toymodels.store import REPORT, Run, RunStore, atomic_write_json, load_run, locked, on_primary
 
 MAX_CELL_FIGURES = 8  # cells drawn per figure set; larger grids draw an evenly spread subset
 
@@ -94,29 +94,35 @@ def train_run(recipe: Recipe, cfg, spec: dict, out: Path, progress: bool = True,
 
 
 def reproduce(name: str, preset: str = "quick", seeds: int | None = None, out: str | Path | None = None,
-              sets: tuple[str, ...] = (), progress: bool = True, figure: str | None = None) -> dict:
+              sets: tuple[str, ...] = (), progress: bool = True, figure: str | None = None) -> dict | None:
     """Train, analyse, plot (every figure, or only `figure`) and write report.json for one
     experiment, holding the run directory against other processes meanwhile. Returns the
-    report, whose `timings` give each stage's seconds."""
+    report, whose `timings` give each stage's seconds. Under several processes (jax.distributed)
+    all of them train; process 0 alone analyses, plots and reports, and the others return None."""
     recipe, cfg, spec = resolve(name, preset, seeds, sets, figure)
     out = Path(out) if out is not None else default_out(name, preset, seeds, sets)
     timings: dict[str, float] = {}
     with locked(out):
         with _stage("training", progress, timings, "train_s"):
             train_run(recipe, cfg, spec, out, progress, timings)
-        with _stage("analysing", progress, timings, "analyse_s"):
-            judged = evaluate(recipe, load_run(out))
-        with _stage("drawing figures", progress, timings, "figures_s"):
-            figures, note = draw(recipe, judged, spec["sweep"], out, figure)
-        rows = [row for c in judged for row in c.rows]
-        population.write_csv(out / population.TABLE_CSV, rows)
-        report = {"format": REPORT_FORMAT, "experiment": name, "preset": preset, "config": spec["config"],
-                  "sweep": spec["sweep"], "instances": spec["instances"],
-                  "claims": [c.to_json() for cell in judged for c in cell.claims],
-                  "cells": [cell.to_json() for cell in judged], "table": rows,
-                  "figures": [str(Path(f).relative_to(out)) for f in figures], "figures_note": note,
-                  "timings": {k: round(v, 2) for k, v in timings.items()}}
-        atomic_write_json(out / REPORT, report)
+        return on_primary(_report, recipe, spec, out, figure, progress, timings)
+
+
+def _report(recipe: Recipe, spec: dict, out: Path, figure: str | None, progress: bool, timings: dict) -> dict:
+    """Analyse, plot and write report.json for a trained run."""
+    with _stage("analysing", progress, timings, "analyse_s"):
+        judged = evaluate(recipe, load_run(out))
+    with _stage("drawing figures", progress, timings, "figures_s"):
+        figures, note = draw(recipe, judged, spec["sweep"], out, figure)
+    rows = [row for c in judged for row in c.rows]
+    population.write_csv(out / population.TABLE_CSV, rows)
+    report = {"format": REPORT_FORMAT, "experiment": spec["experiment"], "preset": spec["preset"],
+              "config": spec["config"], "sweep": spec["sweep"], "instances": spec["instances"],
+              "claims": [c.to_json() for cell in judged for c in cell.claims],
+              "cells": [cell.to_json() for cell in judged], "table": rows,
+              "figures": [str(Path(f).relative_to(out)) for f in figures], "figures_note": note,
+              "timings": {k: round(v, 2) for k, v in timings.items()}}
+    atomic_write_json(out / REPORT, report)
     return report
 
 

@@ -9,6 +9,11 @@
 
 Every file is written to a temporary name and renamed into place (orbax does the same for its
 step directories), so a run killed at any moment leaves the previous complete save readable.
+
+Under several processes (`jax.distributed`; the run directory on a file system they share)
+process 0, the primary, holds the lock and writes every file of the run itself, through
+`on_primary`, while the others wait for it and stop with it if it fails. Checkpoints are orbax's
+multi-host saves: every process calls them and writes its own shards, process 0 the metadata.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
-from toymodels.errors import RunDirError
+from toymodels.errors import OtherProcessError, RunDirError, ToymodelsError
 
 CONFIG = "config.json"
 METRICS = "metrics.npz"
@@ -81,12 +87,49 @@ def read_json(path: Path) -> Any:
         raise RunDirError(f"{path} is unreadable or corrupt ({type(e).__name__}); move it away or pass another --out") from None
 
 
+def on_primary(fn, *args):
+    """fn(*args) on the primary process (process 0; the only one, unless jax.distributed runs
+    several), which returns its result; the others wait for it and return None. Whatever fn
+    raises on the primary is raised on every process, so none is left waiting for a partner
+    that has stopped."""
+    if jax.process_count() == 1:
+        return fn(*args)
+    result, error = None, None
+    if jax.process_index() == 0:
+        try:
+            result = fn(*args)
+        except BaseException as e:  # an interrupt too: the others must not wait for a process that has gone
+            error = e
+    said = _from_primary("" if error is None else str(error) if isinstance(error, ToymodelsError)
+                         else f"{type(error).__name__}: {error}".rstrip(": "))
+    if error is not None:
+        raise error
+    if said:
+        raise OtherProcessError(f"process 0 stopped: {said}")
+    return result
+
+
+def _from_primary(text: str, size: int = 2048) -> str:
+    """Process 0's `text` (up to `size` bytes), on every process."""
+    buf = np.zeros(size, np.uint8)
+    raw = text.encode()[:size]
+    buf[:len(raw)] = np.frombuffer(raw, np.uint8)
+    return bytes(np.asarray(multihost_utils.broadcast_one_to_all(buf))).rstrip(b"\0").decode(errors="replace")
+
+
 @contextlib.contextmanager
 def locked(path: str | Path) -> Iterator[None]:
     """Hold the run directory `path` for this process (created if need be); a second process
     asking for it is refused at once. The lock is the kernel's (flock), so a process killed in
-    any way releases it."""
-    path = Path(path)
+    any way releases it. Under several processes the primary holds it for all of them (the
+    others work in step with it), and a refusal stops every one."""
+    with contextlib.ExitStack() as held:
+        on_primary(lambda: held.enter_context(_flock(Path(path))))
+        yield
+
+
+@contextlib.contextmanager
+def _flock(path: Path) -> Iterator[None]:
     if path.exists() and not path.is_dir():
         raise RunDirError(f"{path} is a file, not a run directory; pass another --out")
     if path.exists() and any(path.iterdir()) and not (path / CONFIG).exists() and not (path / LOCK).exists():
@@ -128,25 +171,28 @@ class RunStore:
     @classmethod
     def open(cls, path: str | Path, spec: dict) -> "RunStore":
         store = cls(Path(path))
-        cfg_path = store.path / CONFIG
-        if store.path.exists() and not store.path.is_dir():
-            raise RunDirError(f"{store.path} is a file, not a run directory; pass another --out")
-        contents = {p.name for p in store.path.iterdir()} - {LOCK} if store.path.exists() else set()
+        on_primary(store._write_config, spec)
+        return store
+
+    def _write_config(self, spec: dict) -> None:
+        cfg_path = self.path / CONFIG
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"{self.path} is a file, not a run directory; pass another --out")
+        contents = {p.name for p in self.path.iterdir()} - {LOCK} if self.path.exists() else set()
         if cfg_path.exists():
             on_disk = read_json(cfg_path)
             if on_disk == json.loads(json.dumps(spec, default=_json_default)):
-                return store
+                return
             if contents != {CONFIG}:
-                raise RunDirError(f"{store.path} holds a run of another config (differs in "
+                raise RunDirError(f"{self.path} holds a run of another config (differs in "
                                   f"{_differences(on_disk, spec)}); pass another --out")
             # else nothing was trained under that config (the run failed before its first save)
         elif contents:
-            _refuse_foreign(store.path)
+            _refuse_foreign(self.path)
         try:
             atomic_write_json(cfg_path, spec)
         except OSError as e:
-            raise RunDirError(f"cannot create the run directory {store.path}: {e.strerror}") from None
-        return store
+            raise RunDirError(f"cannot create the run directory {self.path}: {e.strerror}") from None
 
     def finished(self, last_step: int) -> bool:
         """Whether training reached `last_step`: its metrics and its params checkpoint are saved.
@@ -156,18 +202,26 @@ class RunStore:
         steps = self.metrics()["step"]
         return len(steps) > 0 and int(steps[-1]) == last_step and last_step in self.checkpoint_steps()
 
-    def _manager(self, sub: str, keep: int | None):
+    def _manager(self, sub: str, keep: int | None = None, alone: bool = False):
+        """orbax's manager of checkpoints/ or resume/. Saving and resuming are collective: every
+        process calls them, in step. A reader `alone` is this process reading on its own (the
+        primary analysing, say), which must not wait at orbax's barriers for the others."""
         ocp = _ocp()
+        where = (self.path / sub).absolute()
+        if alone:
+            me = ocp.options.MultiprocessingOptions(primary_host=jax.process_index(), active_processes={jax.process_index()})
+            options = ocp.CheckpointManagerOptions(read_only=True, multiprocessing_options=me)
+            return ocp.CheckpointManager(where, options=options, item_handlers=ocp.StandardCheckpointHandler())
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
-        return ocp.CheckpointManager((self.path / sub).absolute(), options=options)
+        return ocp.CheckpointManager(where, options=options)
 
     def save(self, step: int, state: Any, metrics: dict[str, np.ndarray]) -> None:
         """Metrics, then params to checkpoints/<step>, then the full state to resume/<step> (only
         the last is kept). A kill between the writes leaves metrics that reach at least the
         resume step; `restore_state` truncates them to it."""
         ocp = _ocp()
-        atomic_write_bytes(self.path / METRICS, _npz_bytes(metrics))
-        with self._manager("checkpoints", None) as m:
+        on_primary(lambda: atomic_write_bytes(self.path / METRICS, _npz_bytes(metrics)))
+        with self._manager("checkpoints") as m:
             if step not in m.all_steps():
                 m.save(step, args=ocp.args.StandardSave(state["params"]))
         with self._manager("resume", 1) as m:
@@ -202,18 +256,22 @@ class RunStore:
     def checkpoint_steps(self) -> list[int]:
         if not (self.path / "checkpoints").exists():
             return []
-        with self._manager("checkpoints", None) as m:
+        with self._manager("checkpoints", alone=True) as m:
             return sorted(m.all_steps())
 
     def load_params(self, steps: list[int] | None = None) -> tuple[list[int], Any]:
-        """Params at the given checkpoint steps (default all), stacked: leaves (n_ckpt, N, ...)."""
+        """Params at the given checkpoint steps (default all), stacked: leaves (n_ckpt, N, ...).
+        Read as numpy by this process alone, whatever devices and processes saved them."""
         ocp = _ocp()
-        with self._manager("checkpoints", None) as m:
+        with self._manager("checkpoints", alone=True) as m:
             steps = sorted(m.all_steps()) if steps is None else list(steps)
             trees = []
             for s in steps:
                 try:
-                    trees.append(m.restore(s, args=ocp.args.StandardRestore()))
+                    saved = m.item_metadata(s)
+                    like = jax.tree_util.tree_map(lambda a: np.broadcast_to(np.zeros((), a.dtype), a.shape),
+                                                  getattr(saved, "tree", saved))  # numpy leaves: restored as numpy
+                    trees.append(m.restore(s, args=ocp.args.StandardRestore(like)))
                 except Exception as e:
                     raise RunDirError(f"{self.path}/checkpoints/{s} cannot be restored ({type(e).__name__}); corrupt run directory") from None
         if not trees:
