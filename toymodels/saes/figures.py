@@ -132,6 +132,7 @@ def dictionary_growth(results: Results):
         ax.axvline(len(results.truth), color="grey", ls=":", lw=1)
         ax.set(xscale="log", xlabel="dictionary size (dotted: true features)", ylabel=key, ylim=(-0.05, 1.05))
         ax.set_xticks(sizes, [str(m) for m in sizes])
+        ax.minorticks_off()
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
