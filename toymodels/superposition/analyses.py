@@ -408,15 +408,6 @@ def _best_tries(loss: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
     return (best_t * rest + np.arange(rest)).reshape(N, *grid[1:])
 
 
-def _set_sweep(res: StackResults, best_of: bool) -> SetSweep:
-    idx = _best_tries(res.loss, res.stack.grid)  # (N, P)
-    W = np.take_along_axis(res.params["W"], idx[:, :, None, None], 1)
-    loss = np.take_along_axis(res.loss, idx, 1)
-    geometry = _numpy(_each_set_geometry(jnp.asarray(W), res.stack.set_size))
-    shown = np.argmin(loss, 0) if best_of else np.zeros(idx.shape[1], int)
-    return SetSweep(res.stack, res.stack.density[:idx.shape[1], 0], W, loss, geometry, shown)
-
-
 def _phase_diagram(res: StackResults, best_of: bool) -> PhaseDiagram:
     idx = _best_tries(res.loss, res.stack.grid)  # (N, R, D)
     phase = np.asarray(_each_phase(res.params["W"]))  # (N, K)
@@ -425,6 +416,28 @@ def _phase_diagram(res: StackResults, best_of: bool) -> PhaseDiagram:
     loss = np.take_along_axis(res.loss, flat, 1).reshape(idx.shape)
     shown = np.take_along_axis(per_seed, np.argmin(loss, 0)[None], 0)[0] if best_of else per_seed[0]
     return PhaseDiagram(per_seed, shown)
+
+
+def set_stack_losses(cfg: Config, final: dict) -> dict:
+    """`eval_losses` of the correlated-feature sweeps, on SET_EVAL_BATCH: {stack: (N, K)}."""
+    sets = tuple(s for s in sp.stacks(cfg) if s.name in sp.SET_STACKS)
+    return eval_losses(sets, {s.name: final[s.name] for s in sets}, batch=SET_EVAL_BATCH)
+
+
+def set_sweeps(cfg: Config, final: dict, losses: dict) -> dict[str, SetSweep]:
+    """The correlated-feature sweeps of `final` (params as `analyse_params` reads them), each
+    model the lowest-loss of its tries by `losses` ({stack: (N, K)}, from `set_stack_losses`)."""
+    out = {}
+    for stack in sp.stacks(cfg):
+        if stack.name not in sp.SET_STACKS:
+            continue
+        idx = _best_tries(np.asarray(losses[stack.name]), stack.grid)  # (N, P)
+        W = np.take_along_axis(np.asarray(final[stack.name]["W"]), idx[:, :, None, None], 1)
+        loss = np.take_along_axis(np.asarray(losses[stack.name]), idx, 1)
+        geometry = _numpy(_each_set_geometry(jnp.asarray(W), stack.set_size))
+        shown = np.argmin(loss, 0) if cfg.best_of else np.zeros(idx.shape[1], int)
+        out[stack.name] = SetSweep(stack, stack.density[:idx.shape[1], 0], W, loss, geometry, shown)
+    return out
 
 
 def analyse(run: Run) -> Results:
@@ -440,9 +453,7 @@ def analyse_params(cfg: Config, final: dict, metrics: dict | None = None) -> Res
     final = _numpy(final)
     stack_list = sp.stacks(cfg)
     main = tuple(s for s in stack_list if s.name not in sp.SET_STACKS)
-    sets = tuple(s for s in stack_list if s.name in sp.SET_STACKS)
-    losses = {**eval_losses(main, {s.name: final[s.name] for s in main}),
-              **eval_losses(sets, {s.name: final[s.name] for s in sets}, batch=SET_EVAL_BATCH)}
+    losses = {**eval_losses(main, {s.name: final[s.name] for s in main}), **set_stack_losses(cfg, final)}
     summaries = _numpy(_summaries({s.name: final[s.name]["W"] for s in stack_list}))
     stacks = {}
     for s in stack_list:
@@ -465,6 +476,6 @@ def analyse_params(cfg: Config, final: dict, metrics: dict | None = None) -> Res
         hidden_neuron_counts=np.asarray(_each_neuron_counts(stacks["hidden_relu"].params["W"])),
         abs_pairs={name: _numpy(_each_neuron_pairs(stacks[name].params["W"]))
                    for name in ("abs", "abs_pair")},
-        set_sweeps={name: _set_sweep(stacks[name], cfg.best_of) for name in sp.SET_STACKS},
+        set_sweeps=set_sweeps(cfg, final, losses),
         metrics=dict(metrics or {}),
     )

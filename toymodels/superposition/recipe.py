@@ -266,11 +266,11 @@ def _fmt_points(points: list[dict]) -> str:
                      for v in points)
 
 
-def _correlated_orthogonal(results: Results) -> Claim:
-    sweep = results.set_sweeps["corr_pairs"]
+def _correlated_orthogonal(sweeps: dict[str, A.SetSweep]) -> Claim:
+    sweep = sweeps["corr_pairs"]
     g, (t, P) = sweep.stack, sweep.stack.grid
     per, ok = [], []
-    for i in range(results.n_instances):
+    for i in range(sweep.W.shape[0]):
         points = [_sweep_point(sweep, i, j) for j in range(P)]
         per.append({"points": points})
         ok.append(all(all(v["pairs_represented"]) and max(abs(c) for c in v["pair_cos"]) <= ORTHOGONAL_COS
@@ -289,11 +289,11 @@ def _correlated_orthogonal(results: Results) -> Claim:
                            + str([x["max_abs_between_cos"] for x in v["points"]]))
 
 
-def _anticorrelated_antipodal(results: Results) -> Claim:
-    sweep = results.set_sweeps["anti_pairs"]
+def _anticorrelated_antipodal(sweeps: dict[str, A.SetSweep]) -> Claim:
+    sweep = sweeps["anti_pairs"]
     g, (t, P) = sweep.stack, sweep.stack.grid
     per, ok = [], []
-    for i in range(results.n_instances):
+    for i in range(sweep.W.shape[0]):
         points = [_sweep_point(sweep, i, j) for j in range(P)]
         per.append({"points": points})
         ok.append(all(all(v["pairs_represented"]) and max(v["pair_cos"]) <= ANTIPODAL_COS for v in points))
@@ -309,14 +309,14 @@ def _anticorrelated_antipodal(results: Results) -> Claim:
         per, ok, lambda v: _fmt_points(v["points"]))
 
 
-def _collapse_points(results: Results) -> tuple[A.SetSweep, list[list[dict]]]:
-    sweep = results.set_sweeps["corr_collapse"]
+def _collapse_points(sweeps: dict[str, A.SetSweep]) -> tuple[A.SetSweep, list[list[dict]]]:
+    sweep = sweeps["corr_collapse"]
     P = sweep.stack.grid[1]
-    return sweep, [[_sweep_point(sweep, i, j) for j in range(P)] for i in range(results.n_instances)]
+    return sweep, [[_sweep_point(sweep, i, j) for j in range(P)] for i in range(sweep.W.shape[0])]
 
 
-def _correlated_collapse(results: Results) -> Claim:
-    sweep, points = _collapse_points(results)
+def _correlated_collapse(sweeps: dict[str, A.SetSweep]) -> Claim:
+    sweep, points = _collapse_points(sweeps)
     g, (t, P) = sweep.stack, sweep.stack.grid
     statement = (f"{g.n // 2} correlated pairs in m={g.m} (too many to place orthogonally) collapse onto their "
                  "principal components when dense (each pair on one direction: the model stores the pair's sum) and "
@@ -341,8 +341,8 @@ def _correlated_collapse(results: Results) -> Claim:
                          lambda v: _fmt_points(v["points"]))
 
 
-def _correlated_side_by_side(results: Results) -> Claim:
-    sweep, points = _collapse_points(results)
+def _correlated_side_by_side(sweeps: dict[str, A.SetSweep]) -> Claim:
+    sweep, points = _collapse_points(sweeps)
     g, (t, _) = sweep.stack, sweep.stack.grid
     per = [{"sparsest": pts[-1]} for pts in points]
     return Claim.measure(
@@ -360,11 +360,16 @@ def _correlated_side_by_side(results: Results) -> Claim:
         lambda v: _fmt_points([v["sparsest"]]))
 
 
+def correlated_claims(sweeps: dict[str, A.SetSweep]) -> list[Claim]:
+    """The correlated-feature claims, from the sweeps alone (`analyses.set_sweeps`)."""
+    return [_correlated_orthogonal(sweeps), _anticorrelated_antipodal(sweeps), _correlated_collapse(sweeps),
+            _correlated_side_by_side(sweeps)]
+
+
 def claims(results: Results) -> list[Claim]:
     return [_linear_no_superposition(results), _relu_dense_no_superposition(results), _antipodal_pairs(results),
             _pentagon(results), _d_star_curve(results), _sticky_lines(results), _phase_boundary_n2m1(results),
-            _correlated_orthogonal(results), _anticorrelated_antipodal(results), _correlated_collapse(results),
-            _correlated_side_by_side(results)]
+            *correlated_claims(results.set_sweeps)]
 
 
 def outcomes(results: Results) -> list[dict]:
