@@ -304,12 +304,13 @@ def correlated_interference(results: Results):
         for level in (-0.9, -0.2, 0.2, 0.9):
             ax.axhline(level, color="0.7", lw=0.7, ls=":", zorder=0)
         ax.set_xscale("log")
+        ax.set_xticks(sweep.density, [f"{p:.3g}" for p in sweep.density], fontsize=7)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.invert_xaxis()
         ax.set_ylim(-1.08, 1.08)
         ax.set(title=f"{label} (n={sweep.stack.n}, m={sweep.stack.m})", xlabel="feature probability p (sparser ->)",
                ylabel="mean cos(W_i, W_j)")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="best")
     fig.suptitle("where the interference goes: within pairs or between them" + (f" ({N} seeds)" if N > 1 else ""),
                  fontsize=10)
     fig.tight_layout()
