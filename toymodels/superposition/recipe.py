@@ -11,7 +11,8 @@ instance); only seed, lr and weight_decay vary across engine instances.
 `best_of=True` (analysis only): for each model of the figure set, the figures use the seed with
 the lowest loss on a large evaluation batch, as the authors did for noisy panels; claims are
 still measured per seed. The phase diagrams always keep, per grid point, the lowest-loss of
-their `phase_tries` models (trained side by side, cheap at n <= 3).
+their `phase_tries` models (trained side by side, cheap at n <= 3), and the correlated-feature
+sweeps, per sparsity, the lowest-loss of their `corr_tries`.
 """
 
 from __future__ import annotations
