@@ -134,8 +134,12 @@ def judged(results):
     return {c.id: c for c in claims(results)}
 
 
+CORRELATED = {"correlated_orthogonal", "anticorrelated_antipodal", "correlated_collapse", "correlated_side_by_side"}
+
+
 def test_every_claim_is_tested(judged):
-    assert set(judged) == set(EXPECTED)
+    """Every claim but the correlated-feature ones (tests/test_superposition_correlated.py)."""
+    assert set(judged) == set(EXPECTED) | CORRELATED
 
 
 @pytest.mark.parametrize("claim", list(EXPECTED))

@@ -22,7 +22,7 @@ def test_paper_preset_every_claim_holds_within_ten_minutes(tmp_path):
     wall = time.perf_counter() - t0
     failed = [c["id"] for c in report["claims"] if not c["holds"]]
     assert not failed, failed
-    assert len(report["figures"]) == 14
+    assert len(report["figures"]) == 18
     assert wall < 600, f"paper preset took {wall:.0f} s"
 
 

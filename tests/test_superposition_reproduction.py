@@ -24,6 +24,7 @@ def test_tiny_reproduce_makes_every_figure_and_a_report(tiny_run):
     assert run.params["geometry"]["W"].shape == (1, 2, 3, 4, 16)  # (checkpoints, seeds, K, m, n)
     assert run.params["phase_2_1"]["W"].shape == (1, 2, 18, 1, 2)
     assert run.metrics["loss_phase_3_2"].shape == (3, 2, 18)
+    assert run.params["corr_collapse"]["W"].shape == (1, 2, 6, 2, 6)  # 2 tries x 3 sparsities of 3 correlated pairs
 
 
 def test_tiny_report_claims_are_the_run_judged_again_and_none_holds_after_40_steps(tiny_run):
@@ -36,7 +37,9 @@ def test_tiny_report_claims_are_the_run_judged_again_and_none_holds_after_40_ste
     judged = claims(analyse(load_run(out)))
     assert report["claims"] == json.loads(json.dumps([c.to_json() for c in judged]))
     assert [c.id for c in judged] == ["linear_no_superposition", "relu_dense_no_superposition", "antipodal_pairs",
-                                      "pentagon", "d_star_curve", "sticky_lines", "phase_boundary_n2m1"]
+                                      "pentagon", "d_star_curve", "sticky_lines", "phase_boundary_n2m1",
+                                      "correlated_orthogonal", "anticorrelated_antipodal", "correlated_collapse",
+                                      "correlated_side_by_side"]
     for c in judged:
         assert c.judged and len(c.passes) == 2 and not any(c.passes), (c.id, c.shown)
 

@@ -10,11 +10,17 @@ Definitions chosen:
     dimensions per feature    D* = m / ||W||_F^2
     feature dimensionality    D_i = ||W_i||^2 / sum_j (Ŵ_i · W_j)^2 (j includes i; 0 for a zero column)
     represented               ||W_i|| >= REPRESENTED (0.5)
+    cosine                    Ŵ_i · Ŵ_j (0 with a zero column)
+    within-set cosine         mean cosine between the features of one correlated / anti-correlated set
+    principal-component share the share of ||W||_F^2 along the sets' principal components, the sums of
+                              each set's features: 1 when every set is collapsed onto one direction,
+                              1/k for orthogonal features in sets of k, 0 for opposite ones
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +36,7 @@ REPRESENTED = 0.5
 NOT_REPRESENTED, DEDICATED, SUPERPOSITION = 0, 1, 2
 PHASE_NAMES = ("not represented", "dedicated dimension", "superposition")
 EVAL_BATCH = 4096
+SET_EVAL_BATCH = 65536  # the correlated-feature sweeps reach p = 0.002: ~400 active sets in a batch this size
 EVAL_SEED = 12345
 _EPS = 1e-12
 
@@ -232,6 +239,55 @@ def antipodal_neuron_pairs(W: jax.Array, cos_max: float = -0.9, floor: float = 0
 
 
 # ---------------------------------------------------------------------------------------------
+# Feature sets: features in consecutive sets of `set_size` (correlated or anti-correlated)
+
+
+def cosines(W: jax.Array) -> jax.Array:
+    """(n, n) matrix Ŵ_i · Ŵ_j; rows and columns of zero features are 0."""
+    U = unit_directions(W)
+    return U.T @ U
+
+
+def same_set(n: int, set_size: int) -> np.ndarray:
+    """(n, n) bool: i != j in the same consecutive set of `set_size`."""
+    s = np.arange(n) // set_size
+    return (s[:, None] == s[None, :]) & ~np.eye(n, dtype=bool)
+
+
+def other_set(n: int, set_size: int) -> np.ndarray:
+    s = np.arange(n) // set_size
+    return s[:, None] != s[None, :]
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class SetGeometry:
+    """How one model places its feature sets: per set (S,) the mean cosine between its features
+    and whether all of them are represented; the mean cosine between features of different sets;
+    the principal-component share (module docstring); and the cosines and norms behind them."""
+
+    within_cos: jax.Array
+    represented: jax.Array
+    between_cos: jax.Array
+    pc_share: jax.Array
+    cos: jax.Array
+    norms: jax.Array
+
+
+def set_geometry(W: jax.Array, set_size: int = 2) -> SetGeometry:
+    m, n = W.shape
+    k = set_size
+    cos = cosines(W)
+    within = jnp.sum(jnp.where(same_set(n, k), cos, 0.0).reshape(n // k, k, n), axis=(1, 2)) / (k * (k - 1))
+    between = jnp.sum(jnp.where(other_set(n, k), cos, 0.0)) / max(int(other_set(n, k).sum()), 1)
+    norms = feature_norms(W)
+    rep = jnp.all((norms >= REPRESENTED).reshape(n // k, k), axis=1)
+    sums = jnp.sum(W.reshape(m, n // k, k), axis=2)  # each set's sum direction, |.|^2 / k is its PC part
+    pc_share = jnp.sum(sums**2) / k / jnp.maximum(jnp.sum(W**2), _EPS)
+    return SetGeometry(within, rep, between, pc_share, cos, norms)
+
+
+# ---------------------------------------------------------------------------------------------
 # Everything for one model, vmappable
 
 
@@ -285,6 +341,19 @@ class PhaseDiagram:
 
 
 @dataclasses.dataclass
+class SetSweep:
+    """A correlated-feature stack: per instance and sparsity, the lowest-loss of its tries (the
+    paper keeps the best of several fits for 2-D models)."""
+
+    stack: sp.ModelStack
+    density: np.ndarray       # (P,) feature probability, dense -> sparse
+    W: np.ndarray             # (N, P, m, n)
+    loss: np.ndarray          # (N, P)
+    geometry: SetGeometry     # leaves (N, P, ...)
+    shown: np.ndarray         # (P,) the instance the figures show (seed 0, or the lowest-loss one with best_of)
+
+
+@dataclasses.dataclass
 class Results:
     config: Config
     stacks: dict[str, StackResults]
@@ -297,6 +366,7 @@ class Results:
     phase_analytic: np.ndarray              # (R, D) the analytic n=2, m=1 phase
     hidden_neuron_counts: np.ndarray        # (N, K, m) features per neuron of the hidden-ReLU models
     abs_pairs: dict[str, NeuronPairs]       # abs, abs_pair: leaves (N, K, ...)
+    set_sweeps: dict[str, SetSweep]         # corr_pairs, anti_pairs, corr_collapse
     metrics: dict[str, np.ndarray]
 
     @property
@@ -327,14 +397,15 @@ _pooled_sticky_lines = jax.jit(jax.vmap(sticky_lines))      # D (N, K, n): every
 _each_sticky_lines = jax.jit(jax.vmap(jax.vmap(sticky_lines)))
 _each_neuron_counts = jax.jit(jax.vmap(jax.vmap(neuron_feature_counts)))
 _each_neuron_pairs = jax.jit(jax.vmap(jax.vmap(antipodal_neuron_pairs)))
+_each_set_geometry = jax.jit(lambda W, k: jax.vmap(jax.vmap(lambda w: set_geometry(w, k)))(W), static_argnums=1)
 
 
 def _best_tries(loss: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
-    """Index (into K) of the lowest-loss try per phase-grid point, per instance: (N, R, D)."""
-    N = loss.shape[0]
-    t, R, D = grid
-    best_t = np.argmin(loss.reshape(N, t, R, D), axis=1)
-    return best_t * R * D + np.arange(R)[:, None] * D + np.arange(D)[None, :]
+    """Index (into K) of the lowest-loss try per grid point, per instance, for a grid (tries,
+    *points): (N, *points)."""
+    N, t, rest = loss.shape[0], grid[0], math.prod(grid[1:])
+    best_t = np.argmin(loss.reshape(N, t, rest), axis=1)
+    return (best_t * rest + np.arange(rest)).reshape(N, *grid[1:])
 
 
 def _phase_diagram(res: StackResults, best_of: bool) -> PhaseDiagram:
@@ -347,6 +418,28 @@ def _phase_diagram(res: StackResults, best_of: bool) -> PhaseDiagram:
     return PhaseDiagram(per_seed, shown)
 
 
+def set_stack_losses(cfg: Config, final: dict) -> dict:
+    """`eval_losses` of the correlated-feature sweeps, on SET_EVAL_BATCH: {stack: (N, K)}."""
+    sets = tuple(s for s in sp.stacks(cfg) if s.name in sp.SET_STACKS)
+    return eval_losses(sets, {s.name: final[s.name] for s in sets}, batch=SET_EVAL_BATCH)
+
+
+def set_sweeps(cfg: Config, final: dict, losses: dict) -> dict[str, SetSweep]:
+    """The correlated-feature sweeps of `final` (params as `analyse_params` reads them), each
+    model the lowest-loss of its tries by `losses` ({stack: (N, K)}, from `set_stack_losses`)."""
+    out = {}
+    for stack in sp.stacks(cfg):
+        if stack.name not in sp.SET_STACKS:
+            continue
+        idx = _best_tries(np.asarray(losses[stack.name]), stack.grid)  # (N, P)
+        W = np.take_along_axis(np.asarray(final[stack.name]["W"]), idx[:, :, None, None], 1)
+        loss = np.take_along_axis(np.asarray(losses[stack.name]), idx, 1)
+        geometry = _numpy(_each_set_geometry(jnp.asarray(W), stack.set_size))
+        shown = np.argmin(loss, 0) if cfg.best_of else np.zeros(idx.shape[1], int)
+        out[stack.name] = SetSweep(stack, stack.density[:idx.shape[1], 0], W, loss, geometry, shown)
+    return out
+
+
 def analyse(run: Run) -> Results:
     """`analyse_params` of a run's final params."""
     return analyse_params(Config(**run.config), _numpy(run.final_params()), run.metrics)
@@ -354,12 +447,13 @@ def analyse(run: Run) -> Results:
 
 def analyse_params(cfg: Config, final: dict, metrics: dict | None = None) -> Results:
     """Per stack: eval losses (N, K), analyses of every model (N, K, ...), the instance shown in
-    the figures per model; plus the phase grids, polygons, sticky lines and neuron quantities.
-    `final` is {stack: {"W": (N, K, m, n), "b": (N, K, n)[, "W_out"]}} for every stack of
+    the figures per model; plus the phase grids, polygons, sticky lines, neuron quantities and the
+    correlated-feature sweeps (their losses on a larger batch: they are sparser). `final` is {stack: {"W": (N, K, m, n), "b": (N, K, n)[, "W_out"]}} for every stack of
     `model.stacks(cfg)`: a run's final params, or hand-built / random ones (tests)."""
     final = _numpy(final)
     stack_list = sp.stacks(cfg)
-    losses = eval_losses(stack_list, final)
+    main = tuple(s for s in stack_list if s.name not in sp.SET_STACKS)
+    losses = {**eval_losses(main, {s.name: final[s.name] for s in main}), **set_stack_losses(cfg, final)}
     summaries = _numpy(_summaries({s.name: final[s.name]["W"] for s in stack_list}))
     stacks = {}
     for s in stack_list:
@@ -382,5 +476,6 @@ def analyse_params(cfg: Config, final: dict, metrics: dict | None = None) -> Res
         hidden_neuron_counts=np.asarray(_each_neuron_counts(stacks["hidden_relu"].params["W"])),
         abs_pairs={name: _numpy(_each_neuron_pairs(stacks[name].params["W"]))
                    for name in ("abs", "abs_pair")},
+        set_sweeps=set_sweeps(cfg, final, losses),
         metrics=dict(metrics or {}),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter
 
 from toymodels.plotting import heatmap, plt
 from toymodels.superposition import analyses as A
@@ -244,5 +245,77 @@ def _pair_order(partner: np.ndarray, cosine: np.ndarray) -> np.ndarray:
     return np.array(order)
 
 
+SET_ROWS = (("corr_pairs", "correlated pairs"), ("anti_pairs", "anti-correlated pairs"),
+            ("corr_collapse", "correlated pairs, too many to fit"))
+SET_COLOURS = ("tab:red", "tab:green", "tab:blue", "tab:orange", "tab:purple", "tab:brown")
+
+
+def _plane(ax, W, set_size):
+    """A 2-D W's columns as arrows from the origin, coloured by set; a set's first feature solid,
+    its others dashed."""
+    for i in range(W.shape[1]):
+        colour = SET_COLOURS[(i // set_size) % len(SET_COLOURS)]
+        ax.plot([0, W[0, i]], [0, W[1, i]], color=colour, lw=1.8, ls="-" if i % set_size == 0 else "--")
+        ax.scatter(W[0, i], W[1, i], color=colour, s=14, zorder=3, marker="o" if i % set_size == 0 else "s")
+    ax.set_xlim(-1.4, 1.4)
+    ax.set_ylim(-1.4, 1.4)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def correlated_features(results: Results):
+    """The correlated-feature sweeps in the hidden plane, per sparsity (dense left, sparse right):
+    two correlated pairs, two anti-correlated pairs, and three correlated pairs; a colour per pair."""
+    cols = max(results.set_sweeps[name].density.size for name, _ in SET_ROWS)
+    fig, axes = plt.subplots(len(SET_ROWS), cols, figsize=(1.9 * cols, 2.25 * len(SET_ROWS)), squeeze=False)
+    for r, (name, label) in enumerate(SET_ROWS):
+        sweep = results.set_sweeps[name]
+        for c in range(cols):
+            ax = axes[r, c]
+            if c >= sweep.density.size:
+                ax.axis("off")
+                continue
+            i = sweep.shown[c]
+            _plane(ax, sweep.W[i, c], sweep.stack.set_size)
+            cos = ", ".join(f"{x:+.2f}" for x in sweep.geometry.within_cos[i, c])
+            ax.set_title(f"p = {sweep.density[c]:.3g}\npair cos {cos}", fontsize=7)
+        axes[r, 0].set_ylabel(f"{label}\n(n={sweep.stack.n}, m={sweep.stack.m})", fontsize=8)
+    fig.suptitle("features in the hidden plane, a colour per pair (first feature solid, second dashed); "
+                 "lowest-loss try per sparsity; sparsity grows to the right", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def correlated_interference(results: Results):
+    """Per sweep, against feature probability: the cosine between a pair's two features (mean over
+    pairs) and between features of different pairs, every seed; the claims' cosine levels dotted."""
+    fig, axes = plt.subplots(1, len(SET_ROWS), figsize=(4.6 * len(SET_ROWS), 3.8), squeeze=False)
+    for ax, (name, label) in zip(axes[0], SET_ROWS):
+        sweep = results.set_sweeps[name]
+        g = sweep.geometry
+        N = g.within_cos.shape[0]
+        for i in range(N):
+            alpha = 0.9 if N == 1 else 0.5
+            ax.plot(sweep.density, g.within_cos[i].mean(-1), "o-", color="tab:red", alpha=alpha, ms=3,
+                    label="within a pair" if i == 0 else None)
+            ax.plot(sweep.density, g.between_cos[i], "s--", color="tab:blue", alpha=alpha, ms=3,
+                    label="between pairs" if i == 0 else None)
+        for level in (-0.9, -0.2, 0.2, 0.9):
+            ax.axhline(level, color="0.7", lw=0.7, ls=":", zorder=0)
+        ax.set_xscale("log")
+        ax.set_xticks(sweep.density, [f"{p:.3g}" for p in sweep.density], fontsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.invert_xaxis()
+        ax.set_ylim(-1.08, 1.08)
+        ax.set(title=f"{label} (n={sweep.stack.n}, m={sweep.stack.m})", xlabel="feature probability p (sparser ->)",
+               ylabel="mean cos(W_i, W_j)")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("where the interference goes: within pairs or between them" + (f" ({N} seeds)" if N > 1 else ""),
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES = (intro_geometry, linear_vs_relu, wtw_matrices, dimensionality, phase_diagrams, hidden_relu_neurons,
-           absolute_value_neurons)
+           absolute_value_neurons, correlated_features, correlated_interference)

@@ -115,6 +115,43 @@ def phase_solution_n2m1(r: float, s: float) -> np.ndarray:
     return np.array([[1.0, 0.0]]) if r < 1 else np.array([[0.0, 1.0]])
 
 
+# ---------------------------------------------------------------------------------------------
+# Feature pairs in the plane (features 2s and 2s + 1 form set s), for the correlated-feature claims
+
+
+def pairs_on_circle(sets: int, within_deg: float, phase_deg: float = 0.0) -> np.ndarray:
+    """W (2, 2 sets): pair s centred at phase + 360 s / sets, its two unit features within_deg
+    apart (the first at -within/2, the second at +within/2). within 0: every pair collapsed onto
+    one direction (its principal component); 3 sets at 60: a hexagon with each pair side by side;
+    180: each pair antipodal."""
+    centre = np.radians(phase_deg + 360.0 * np.arange(sets) / sets)
+    half = np.radians(within_deg) / 2
+    t = np.stack([centre - half, centre + half], axis=1).ravel()
+    return np.stack([np.cos(t), np.sin(t)])
+
+
+def local_bases() -> np.ndarray:
+    """m=2, two pairs, each pair orthogonal (features 0, 1 at 0° and 90°; 2, 3 at 180° and 270°):
+    the interference lies between the pairs, 0 with 2 and 1 with 3 antipodal."""
+    return regular_polygon(4)
+
+
+def antipodal_pairs() -> np.ndarray:
+    """m=2, two pairs, each pair antipodal on its own axis (features 0, 1 at 0° and 180°; 2, 3 at
+    90° and 270°): the interference lies within the pairs."""
+    return regular_polygon(4)[:, [0, 2, 1, 3]]
+
+
+def collapsed_pairs(m: int, sets: int, kept: int) -> np.ndarray:
+    """W (m, 2 sets): the first `kept` pairs (kept <= m) each collapsed onto its own axis with
+    norm 1/sqrt(2) per feature (x'_i then reads the pair's sum / 2), the rest dropped: the
+    linear model's solution, the principal components of `kept` correlated pairs."""
+    W = np.zeros((m, 2 * sets))
+    for s in range(kept):
+        W[s, 2 * s:2 * s + 2] = 1 / np.sqrt(2)
+    return W
+
+
 def figure_set(cfg, weights: dict | None = None, n_instances: int = 1, seed: int = 0) -> dict:
     """Params of the whole figure set of `cfg` (as `analyses.analyse_params` reads them: leaves
     (N, K, ...)): every stack at its random init (the training init, instance i from seed + i),

@@ -98,6 +98,24 @@ def phase_axes(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     return r, s
 
 
+def set_densities(cfg: Config, stack: str) -> np.ndarray:
+    """The feature probabilities of a correlated-feature sweep ("corr", "anti" or "collapse"),
+    log-spaced from its max (dense) to its min."""
+    points = cfg.collapse_points if stack == "collapse" else cfg.corr_points
+    return np.geomspace(getattr(cfg, f"{stack}_density_max"), getattr(cfg, f"{stack}_density_min"), points)
+
+
+def set_stack(name: str, correlation: str, n: int, m: int, densities: np.ndarray, tries: int) -> ModelStack:
+    """ReLU-output models whose features come in consecutive pairs, correlated or anti-correlated,
+    equal importance, over `densities`, each setting `tries` times: grid (tries, densities)."""
+    stack = ModelStack.over_densities(name, "relu_output", n, m, np.tile(densities, tries), np.ones(n),
+                                      correlation=correlation, set_size=2)
+    return dataclasses.replace(stack, grid=(tries, len(densities)))
+
+
+SET_STACKS = ("corr_pairs", "anti_pairs", "corr_collapse")  # the correlated-feature sweeps, named by stack
+
+
 def phase_stack(name: str, n: int, m: int, cfg: Config) -> ModelStack:
     """Importance (1, ..., 1, r) and density s for every feature, over the (r, s) grid, `phase_tries` times."""
     r, s = phase_axes(cfg)
@@ -130,6 +148,10 @@ def stacks(cfg: Config) -> tuple[ModelStack, ...]:
              0.8 ** (np.arange(cfg.abs_n) + 1)),
         over("abs_pair", "absolute_value", cfg.abs_pair_n, cfg.abs_pair_m, np.array([1.0 - cfg.abs_pair_sparsity]),
              0.8 ** (np.arange(cfg.abs_pair_n) + 1)),
+        set_stack("corr_pairs", "correlated", cfg.corr_n, cfg.corr_m, set_densities(cfg, "corr"), cfg.corr_tries),
+        set_stack("anti_pairs", "anticorrelated", cfg.corr_n, cfg.corr_m, set_densities(cfg, "anti"), cfg.corr_tries),
+        set_stack("corr_collapse", "correlated", cfg.collapse_n, cfg.collapse_m, set_densities(cfg, "collapse"),
+                  cfg.corr_tries),
     )
 
 
