@@ -108,7 +108,7 @@ BAD_INPUT = [
         (["--set", "dict_size=16,128"], "dict_size=128 is above max_dict_size=64"),
         (["--set", "coef=-1"], "coef and l0_coef must be >= 0"),
         (["--set", "feature_prob=0"], "feature_prob must lie in (0, 1]"),
-        (["--set", "variant=topk", "--set", "k=100"], "k=100 active latents of a dictionary of 32"),
+        (["--set", "variant=topk", "--set", "k=100"], "k=100 active latents of a dictionary of 16"),
         (["--set", "structure=correlated", "--set", "n_features=33"], "correlated features come in pairs"),
         (["--set", "source=tms", "--set", "tms_m=5"], "tms_m=5 must be < tms_n=5"),
         (["--set", "d=8,16"], "d cannot be swept"),
