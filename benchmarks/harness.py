@@ -56,11 +56,13 @@ class EngineChunk:
     experiment resolved as on the command line, with its state on the devices as engine.train
     puts it. `run()` advances the state by one chunk and blocks."""
 
-    def __init__(self, name: str, preset: str, steps: int, seeds: int | None = None, sets: tuple[str, ...] = ()):
+    def __init__(self, name: str, preset: str, steps: int, seeds: int | None = None, sets: tuple[str, ...] = (),
+                 task: engine.Task | None = None):
+        """task: train this instead of the recipe's task (e.g. another formulation of its loss)."""
         self.recipe, self.cfg, spec = resolve(name, preset, seeds, sets)
         self.instances = spec["instances"]
         keys, self.hp = engine_inputs(self.instances)
-        self.task = self.recipe.task(self.cfg)
+        self.task = task or self.recipe.task(self.cfg)
         self.data = self.recipe.make_data(self.cfg, self.instances)
         sharding = engine.instance_sharding(len(self.instances))
         keys, self.hp, self.data = jax.device_put((keys, self.hp, self.data), sharding)
@@ -76,6 +78,20 @@ class EngineChunk:
 
     def seconds(self, repeats: int) -> list[float]:
         return timed(self.run, repeats)
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each blocking fn, timed in turns (a, b, a, b, ...) after one warm-up
+    call each, so that a shared machine's slow spells fall on every fn alike."""
+    for fn in fns.values():
+        fn()
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            out[name].append(time.perf_counter() - t0)
+    return out
 
 
 def parser(doc: str, repeats: int) -> argparse.ArgumentParser:
