@@ -15,8 +15,17 @@ on its own) and is what the FLOP rates divide.
 
 from __future__ import annotations
 
-import numpy as np
-from harness import EngineChunk, against_peak, environment, finish, matmul_peak, matmul_size, parser, rounded, stats
+from harness import (
+    EngineChunk,
+    against_peak,
+    environment,
+    finish,
+    matmul_peak,
+    matmul_size,
+    parser,
+    rounded,
+    stats,
+)
 
 from toymodels.memorisation.recipe import PRESET_SETS
 

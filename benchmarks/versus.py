@@ -20,7 +20,16 @@ import subprocess
 import sys
 import types
 
-from harness import ROOT, EngineChunk, environment, finish, interleaved, parser, rounded, stats
+from harness import (
+    ROOT,
+    EngineChunk,
+    environment,
+    finish,
+    interleaved,
+    parser,
+    rounded,
+    stats,
+)
 
 
 def changed_modules(rev: str) -> set[str]:
