@@ -38,8 +38,10 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from harness import (  # benchmarks/ is on sys.path when run as a script
+    against_peak,
     environment,
     finish,
+    matmul_peak,
     parser,
     rounded,
     stats,
@@ -148,25 +150,6 @@ def full_forward_task(task: engine.Task, p: int) -> engine.Task:
 # Measurements
 
 
-def matmul_peak(n: int, inner: int, repeats: int) -> dict:
-    ka, kb = jax.random.split(jax.random.PRNGKey(0))
-    a = jax.random.normal(ka, (n, n), jnp.float32)
-    b = jax.random.normal(kb, (n, n), jnp.float32)
-
-    @jax.jit
-    def mm(a, b):
-        # `inner` dependent matmuls, rescaled so values stay finite.
-        def body(x, _):
-            return (x @ b) * (1.0 / np.sqrt(n)), None
-        return jax.lax.scan(body, a, None, length=inner)[0]
-
-    compiled = mm.lower(a, b).compile()
-    secs = timed(lambda: jax.block_until_ready(compiled(a, b)), repeats)
-    gflop = 2.0 * n**3 * inner / 1e9
-    return {"n": n, "matmuls_per_call": inner, "gflop_per_call": rounded(gflop),
-            "seconds_per_call": stats(secs), "gflops": stats([gflop / s for s in secs])}
-
-
 def time_training(task, state, hp, data, steps: int, repeats: int, compiled_metrics=None) -> dict:
     """ms per step of the engine's own compiled chunk of `steps` steps, minus the metric
     evaluation it does at its end (timed separately with the same compiled metrics).
@@ -236,6 +219,19 @@ def standard_model_flops(cfg, n_examples: int) -> dict:
             "full_model_gflops_per_step_analytic": rounded(3 * full * n_examples / 1e9),
             "formula": "3 x n_train x [2*d*hd (Q, last pos) + 3*2*2*d*hd (K,V, 3 pos) + 4*3*hd (attn, last query)"
                        " + 2*hd*d (O) + 2*2*d*d_mlp (MLP) + 2*d*d_vocab (unembed)]"}
+
+
+AS_TRAINED_FORMULA = ("3 x [T + n_train x (2 x 3 h d + 2 x 2 d d_mlp + 2 d d_vocab)]: per pair the pattern-weighted "
+                      "OV rows of the 3 positions, W_in, W_out, W_U at `=` (transformer.last_logits); per step the "
+                      "tables T = 2 h d_head d^2 (W_V W_O) + 2 x 2 t h d^2 (OV rows of positions 0, 1) "
+                      "+ 2 x 2 t d h (their attention scores), t = d_vocab - 1 tokens; forward + backward = 3 x forward")
+
+
+def as_trained_flops(cfg, n_examples: int) -> float:
+    """FLOPs of one training step through last_logits, AS_TRAINED_FORMULA."""
+    d, h, m, v = cfg.d_model, cfg.n_heads, cfg.d_mlp, cfg.d_vocab
+    tables = 2 * h * cfg.d_head * d * d + 2 * 2 * (v - 1) * h * d * d + 2 * 2 * (v - 1) * d * h
+    return 3.0 * (tables + n_examples * (2 * 3 * h * d + 2 * 2 * d * m + 2 * d * v))
 
 
 TORCH_SCRIPT = r'''
@@ -375,7 +371,8 @@ def run(args) -> dict:
              "xla_note": "our training forward uses per-token attention tables (and XLA also counts "
                          "elementwise work), so it is not the standard-model count",
              "useful_gflops_per_s_standard_model": rounded(useful / (ms / 1e3)),
-             "useful_fraction_of_matmul_peak_standard_model": rounded(useful / (ms / 1e3) / peak_gflops, 3)}
+             "useful_fraction_of_matmul_peak_standard_model": rounded(useful / (ms / 1e3) / peak_gflops, 3),
+             "as_trained": against_peak(as_trained_flops(cfg, n_train), AS_TRAINED_FORMULA, ms / 1e3, peak)}
     if xla_step:
         flops["xla_gflops_per_s"] = rounded(xla_step / 1e9 / (ms / 1e3))
         flops["xla_fraction_of_matmul_peak"] = rounded(xla_step / 1e9 / (ms / 1e3) / peak_gflops, 3)
@@ -465,6 +462,8 @@ def summary(r: dict) -> str:
         f"(metrics eval {r['train_step']['metrics_eval_ms']['median']:.2f} ms per chunk of {r['train_step']['chunk_steps']}, subtracted)",
         f"  useful (std model)    {f['useful_gflops_per_step_standard_model']} GFLOP/step -> "
         f"{f['useful_gflops_per_s_standard_model']:.1f} GFLOP/s = {100 * f['useful_fraction_of_matmul_peak_standard_model']:.0f}% of peak",
+        f"  as trained            {f['as_trained']['min_gflops_per_step']} GFLOP/step -> "
+        f"{f['as_trained']['gflops_per_s']:.1f} GFLOP/s = {100 * f['as_trained']['fraction_of_matmul_peak']:.0f}% of peak",
     ]
     if f.get("xla_gflops_per_s") is not None:
         lines.append(f"  XLA-counted           {f['xla_gflops_per_step']} GFLOP/step -> {f['xla_gflops_per_s']:.1f} GFLOP/s "

@@ -21,6 +21,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 from toymodels import engine  # noqa: E402
 from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
@@ -56,11 +58,13 @@ class EngineChunk:
     experiment resolved as on the command line, with its state on the devices as engine.train
     puts it. `run()` advances the state by one chunk and blocks."""
 
-    def __init__(self, name: str, preset: str, steps: int, seeds: int | None = None, sets: tuple[str, ...] = ()):
+    def __init__(self, name: str, preset: str, steps: int, seeds: int | None = None, sets: tuple[str, ...] = (),
+                 task: engine.Task | None = None):
+        """task: train this instead of the recipe's task (e.g. another formulation of its loss)."""
         self.recipe, self.cfg, spec = resolve(name, preset, seeds, sets)
         self.instances = spec["instances"]
         keys, self.hp = engine_inputs(self.instances)
-        self.task = self.recipe.task(self.cfg)
+        self.task = task or self.recipe.task(self.cfg)
         self.data = self.recipe.make_data(self.cfg, self.instances)
         sharding = engine.instance_sharding(len(self.instances))
         keys, self.hp, self.data = jax.device_put((keys, self.hp, self.data), sharding)
@@ -76,6 +80,76 @@ class EngineChunk:
 
     def seconds(self, repeats: int) -> list[float]:
         return timed(self.run, repeats)
+
+    def step_seconds(self, repeats: int) -> dict:
+        """Seconds per training step: (median chunk - median metrics evaluation) / steps, the
+        metrics (which the chunk evaluates once at its end) timed on their own, compiled alike."""
+        chunk = self.seconds(repeats)
+        if self.task.stochastic:
+            fn = lambda s, d: self.task.metrics(s["params"], d, s["key"])  # noqa: E731
+        else:
+            fn = lambda s, d: self.task.metrics(s["params"], d)  # noqa: E731
+        metrics = jax.jit(jax.vmap(fn)).lower(self.state, self.data).compile()
+        met = timed(lambda: jax.block_until_ready(metrics(self.state, self.data)), repeats)
+        c, m = statistics.median(chunk), statistics.median(met)
+        return {"chunk_steps": self.steps, "chunk_s": stats(chunk), "metrics_eval_s": stats(met),
+                "s_per_step": rounded((c - m) / self.steps) if c > m else None,
+                "s_per_step_note": "(median(chunk) - median(metrics eval)) / chunk_steps; null when the "
+                                   "metrics took as long as the chunk (too short a chunk to tell)"}
+
+
+def matmul_size(quick: bool) -> tuple[int, int]:
+    """(n, matmuls per timed call) of the matmul peak: 256 for --quick, 2048 on a CPU, else 8192 x10
+    (several per call amortise dispatch on fast devices)."""
+    if quick:
+        return 256, 1
+    return (2048, 1) if jax.devices()[0].platform == "cpu" else (8192, 10)
+
+
+def matmul_peak(n: int, inner: int, repeats: int) -> dict:
+    """The machine's float32 matmul rate: a jitted n x n matmul, `inner` of them per call."""
+    ka, kb = jax.random.split(jax.random.PRNGKey(0))
+    a = jax.random.normal(ka, (n, n), jnp.float32)
+    b = jax.random.normal(kb, (n, n), jnp.float32)
+
+    @jax.jit
+    def mm(a, b):
+        # `inner` dependent matmuls, rescaled so values stay finite.
+        def body(x, _):
+            return (x @ b) * (1.0 / np.sqrt(n)), None
+        return jax.lax.scan(body, a, None, length=inner)[0]
+
+    compiled = mm.lower(a, b).compile()
+    secs = timed(lambda: jax.block_until_ready(compiled(a, b)), repeats)
+    gflop = 2.0 * n**3 * inner / 1e9
+    return {"n": n, "matmuls_per_call": inner, "gflop_per_call": rounded(gflop),
+            "seconds_per_call": stats(secs), "gflops": stats([gflop / s for s in secs])}
+
+
+def against_peak(flops_per_step: float, formula: str, s_per_step: float | None, peak: dict) -> dict:
+    """An analytic FLOP count per training step beside the measured rate: what the step would
+    take at the matmul peak, and which fraction of the peak the measured step reaches."""
+    gflops = flops_per_step / 1e9
+    peak_gflops = peak["gflops"]["median"]
+    rate = gflops / s_per_step if s_per_step else None
+    return {"min_gflops_per_step": rounded(gflops), "formula": formula,
+            "gflops_per_s": rounded(rate) if rate else None, "matmul_peak_gflops": peak_gflops,
+            "fraction_of_matmul_peak": rounded(rate / peak_gflops, 3) if rate else None,
+            "ms_per_step_at_matmul_peak": rounded(1e3 * gflops / peak_gflops)}
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each blocking fn, timed in turns (a, b, a, b, ...) after one warm-up
+    call each, so that a shared machine's slow spells fall on every fn alike."""
+    for fn in fns.values():
+        fn()
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            out[name].append(time.perf_counter() - t0)
+    return out
 
 
 def parser(doc: str, repeats: int) -> argparse.ArgumentParser:

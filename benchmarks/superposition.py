@@ -35,8 +35,11 @@ import numpy as np
 import optax
 from harness import (  # benchmarks/ is on sys.path when run as a script
     EngineChunk,
+    against_peak,
     environment,
     finish,
+    matmul_peak,
+    matmul_size,
     parser,
     rounded,
     timed,
@@ -49,6 +52,20 @@ SUBSETS = ("geometry", "wtw", "phase_2_1", "intro")
 QUICK_SETS = dict(geometry_n=20, geometry_m=4, geometry_points=3, wtw_n=12, wtw_m=3, phase_points=3, phase_tries=1,
                   intro_points=3, lvr_n=6, lvr_m=2, hidden_n=6, hidden_m=3, abs_n=8, abs_m=3, abs_pair_n=6,
                   abs_pair_m=3, batch=64)
+
+
+FORMULA = ("sum over the models of 2 B c: B examples per step, c multiply-adds per example, forward + backward "
+           "(no input gradient): 5 m n through W (h = W x and out = W_out h, m n each; backward dh, dW, dW_out), "
+           "or for the tied kinds (linear, relu_output) min(5 m n, 2 n^2) through the Gram matrix W^T W "
+           "(forward and dG, n^2 each; its per-step 3 m n^2 not counted); sampling, ReLUs and loss not counted")
+
+
+def stack_flops(g: sp.ModelStack, batch: int) -> float:
+    """The minimum FLOPs of one training step of a stack's models, FORMULA."""
+    per_example = 5 * g.m * g.n
+    if g.kind not in sp.HIDDEN_RELU_KINDS:
+        per_example = min(per_example, 2 * g.n * g.n)
+    return 2.0 * g.k * batch * per_example
 
 
 def _per_step(seconds: list[float], steps: int) -> tuple[float, list[float]]:
@@ -143,13 +160,14 @@ def run(args) -> dict:
     t_start = time.perf_counter()
     steps = args.chunk_steps or (5 if args.quick else 50)
     sets = tuple(f"{k}={v}" for k, v in QUICK_SETS.items()) if args.quick else ()
+    peak = matmul_peak(*matmul_size(args.quick), args.repeats)
     figure_set = EngineChunk("superposition", "paper", steps, seeds=1, sets=sets)  # the whole figure set, one program
     cfg = figure_set.cfg
     gs = {g.name: g for g in sp.stacks(cfg)}
     out = {"benchmark": "superposition", "mode": "quick" if args.quick else "full", **environment(), "repeats": args.repeats,
-           "chunk_steps": steps, "batch": cfg.batch,
+           "chunk_steps": steps, "batch": cfg.batch, "matmul_peak": peak,
            "note": "instance-steps/s = models trained x steps per second; medians over repeats; the engine's "
-                   "chunk includes one metrics evaluation per chunk"}
+                   "chunk includes one metrics evaluation per chunk (figure_set.flops: subtracted)"}
 
     def log(msg):
         if not args.silent:
@@ -167,11 +185,13 @@ def run(args) -> dict:
                      "notebook_ms_repeats": [rounded(t * 1e3) for t in nb_all],
                      "engine_instance_steps_per_s": rounded(g.k / e),
                      "notebook_instance_steps_per_s": rounded(g.k / nb),
-                     "engine_over_notebook": rounded(nb / e, 3)}
+                     "engine_over_notebook": rounded(nb / e, 3),
+                     "flops": against_peak(stack_flops(g, cfg.batch), FORMULA, e, peak)}
     out["per_sub_experiment"] = per
 
     log("[whole figure set] engine: one program; notebook: one program per sub-experiment ...")
     e, e_all = _per_step(figure_set.seconds(args.repeats), steps)
+    step = figure_set.step_seconds(args.repeats)
     nb_total = 0.0
     nb_parts = {}
     for g in gs.values():
@@ -187,7 +207,10 @@ def run(args) -> dict:
                          "notebook_instance_steps_per_s": rounded(models / nb_total),
                          "engine_over_notebook": rounded(nb_total / e, 3),
                          "paper_preset_training_s_engine": rounded(e * cfg.steps),
-                         "paper_preset_training_s_notebook": rounded(nb_total * cfg.steps)}
+                         "paper_preset_training_s_notebook": rounded(nb_total * cfg.steps),
+                         "step": step,
+                         "flops": against_peak(sum(stack_flops(g, cfg.batch) for g in gs.values()), FORMULA,
+                                               step["s_per_step"], peak)}
     out["total_seconds"] = rounded(time.perf_counter() - t_start, 3)
     return out
 
@@ -205,6 +228,10 @@ def summary(r: dict) -> str:
                  f"{f['notebook_ms_per_step_summed']:.2f} ms/step -> {f['engine_over_notebook']:.2f}x; "
                  f"paper preset training ~{f['paper_preset_training_s_engine']:.0f} s "
                  f"vs ~{f['paper_preset_training_s_notebook']:.0f} s")
+    fl = f["flops"]
+    if fl["gflops_per_s"] is not None:
+        lines.append(f"  figure set minimum {fl['min_gflops_per_step']} GFLOP/step -> {fl['gflops_per_s']:.3g} GFLOP/s "
+                     f"= {100 * fl['fraction_of_matmul_peak']:.2g}% of the {fl['matmul_peak_gflops']:.0f} GFLOP/s matmul peak")
     lines.append(f"  total {r['total_seconds']:.1f} s")
     return "\n".join(lines)
 

@@ -1,40 +1,70 @@
 #!/usr/bin/env python
 """Speed of the universality experiment's S5 MLP (paper preset: frac 0.4, full batch) under the
 engine: epochs (= full-batch steps) per second for 1, 10 and 50 seeds trained at once as ONE
-compiled program (the engine's own chunk), on whatever platform JAX has.
+compiled program (the engine's own chunk), beside the machine's matmul peak and the analytic
+FLOPs of a step, on whatever platform JAX has.
 
     PYTHONPATH=. python benchmarks/universality.py               # JSON to stdout + benchmarks/results/
     PYTHONPATH=. python benchmarks/universality.py --quick       # tiny smoke run
 
 Medians over --repeats timed chunks after a compile and a warm-up call (benchmarks/harness.py).
-The chunk's end-of-chunk metric evaluation is included (one per chunk, as in training). Also
-extrapolates the paper run (250k epochs x 50 seeds) from the 50-seed rate.
+`seconds_per_epoch` includes the chunk's end-of-chunk metric evaluation (one per chunk, as in
+training); `ms_per_step` subtracts it (timed on its own) and is what the FLOP rate divides.
+Also extrapolates the paper run (250k epochs x 50 seeds) from the 50-seed rate.
 """
 
 from __future__ import annotations
 
-from harness import EngineChunk, environment, finish, parser, rounded, stats
+import numpy as np
+from harness import (
+    EngineChunk,
+    against_peak,
+    environment,
+    finish,
+    matmul_peak,
+    matmul_size,
+    parser,
+    rounded,
+    stats,
+)
+
+FORMULA = ("3 x [2 x 2 |G| d_embed d_hidden (the element tables E_left W_left, E_right W_right) "
+           "+ n_train x 2 d_hidden |G| (unembedding per pair)] per seed: forward + backward = 3 x forward; "
+           "the per-pair gather, ReLU and loss are not counted")
 
 
-def measure(n_seeds: int, chunk: int, repeats: int, sets: tuple[str, ...]) -> dict:
+def mlp_flops(order: int, d_embed: int, d_hidden: int, n_train: int) -> float:
+    """FLOPs of one training step of the S5 MLP as trained (model.mlp_hidden's tables), FORMULA."""
+    return 3.0 * (2 * 2 * order * d_embed * d_hidden + n_train * 2 * d_hidden * order)
+
+
+def measure(n_seeds: int, chunk: int, repeats: int, sets: tuple[str, ...], peak: dict) -> dict:
     bench = EngineChunk("universality", "paper", chunk, n_seeds, sets)
     per_epoch = stats(bench.seconds(repeats), scale=1.0 / chunk)
+    step = bench.step_seconds(repeats)
     sec = per_epoch["median"]
+    cfg = bench.cfg
+    n_train = int(np.asarray(bench.data["train_weight"]).sum(-1).max())
+    flops = n_seeds * mlp_flops(cfg.group_obj().table.shape[0], cfg.d_embed, cfg.d_hidden, n_train)
     return {"seeds": n_seeds, "chunk_epochs": chunk, "ms_per_epoch": rounded(1e3 * sec),
             "epochs_per_s": rounded(1 / sec), "seed_epochs_per_s": rounded(n_seeds / sec),
-            "seconds_per_epoch": per_epoch, "compile_s": rounded(bench.compile_s)}
+            "seconds_per_epoch": per_epoch, "ms_per_step": step["s_per_step"] and rounded(1e3 * step["s_per_step"]), "step": step,
+            "n_train": n_train, "flops": against_peak(flops, FORMULA, step["s_per_step"], peak),
+            "compile_s": rounded(bench.compile_s)}
 
 
 def main(argv=None) -> dict:
     args = parser(__doc__, repeats=3).parse_args(argv)
     sets = ("group=S3", "d_embed=16", "d_hidden=16") if args.quick else ()
     chunks = {1: 2, 2: 2} if args.quick else {1: 20, 10: 5, 50: 2}
-    rows = [measure(n, chunk, args.repeats, sets) for n, chunk in chunks.items()]
+    peak = matmul_peak(*matmul_size(args.quick), args.repeats)
+    rows = [measure(n, chunk, args.repeats, sets, peak) for n, chunk in chunks.items()]
     rate = rows[-1]["epochs_per_s"]
     result = {"benchmark": "universality S5 MLP (paper preset)" + (" [quick smoke]" if args.quick else ""),
-              **environment(), "by_seeds": rows,
+              **environment(), "matmul_peak": peak, "by_seeds": rows,
               "paper_run_hours_at_measured_rate": rounded(250_000 / rate / 3600),
-              "note": "epochs are full-batch steps over the 5760 train pairs; medians of --repeats chunks"}
+              "note": "epochs are full-batch steps over the train pairs (5760 for S5 at 40%); medians of --repeats "
+                      "chunks; flops: analytic count of the step (all seeds) over ms_per_step"}
     finish(result, args, "universality")
     return result
 

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from toymodels.grokking import model as ma
 from toymodels.grokking.config import Config
@@ -14,8 +15,17 @@ def _params(seed=0, **kw):
     return cfg, ma.init_params(cfg, jax.random.PRNGKey(seed))
 
 
-def test_last_position_shortcut_is_the_full_model_forward_and_backward():
+def _redrawn(params, seed, std):
+    """Every parameter (the MLP biases too) redrawn N(0, std^2): nothing left at its init."""
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(params))
+    return {k: std * jax.random.normal(key, v.shape) for key, (k, v) in zip(keys, params.items())}
+
+
+@pytest.mark.parametrize("redraw", [False, True], ids=["init", "random"])
+def test_last_position_shortcut_is_the_full_model_forward_and_backward(redraw):
     cfg, params = _params()
+    if redraw:
+        params = _redrawn(params, 3, 1 / np.sqrt(cfg.d_model))
     toks = jnp.asarray(ma.tokens(cfg.p))
     full = lambda prm: transformer.run_with_cache(prm, toks)[0][:, -1]
     fast = lambda prm: transformer.last_logits(prm, toks[:, 0], toks[:, 1])

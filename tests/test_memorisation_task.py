@@ -121,6 +121,35 @@ def test_padded_forward_is_the_module_on_the_instances_slice(layers, activation)
     assert not np.asarray(g_fast["E0"][5:]).any() and not np.asarray(g_fast["W_in"][:, :, 3:]).any()
 
 
+@pytest.mark.parametrize("layers, activation, d", [(1, "gelu", 6), (2, "gelu", 6), (2, "relu", 6), (2, "gelu", 2)])
+def test_training_logits_are_the_module_forward_and_gradient_on_random_params(layers, activation, d):
+    """M.logits (tables of the embeddings, products of weight matrices) against the module on
+    the instance's slice, every parameter redrawn at random (W_out at full scale, so that layer
+    0 reaches layer 1); d=2 < width/2 takes _chain's other order."""
+    cfg = Config(n=5, width=3, max_n=9, max_width=8, d=d, layers=layers, activation=activation)
+    insts = [{"n": 5, "width": 3, "structured": False, "lr": 1e-2, "weight_decay": 0.0, "seed": 0},
+             {"n": 7, "width": 6, "structured": False, "lr": 1e-2, "weight_decay": 0.0, "seed": 1}]
+    data = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), M.make_data(cfg, insts))
+    shapes = M.init_params(cfg, jax.random.PRNGKey(0))
+    keys = jax.random.split(jax.random.PRNGKey(5), len(shapes))
+    p = {k: jax.random.normal(key, v.shape) for key, (k, v) in zip(keys, shapes.items())}
+    own = {"E0": p["E0"][:5], "E1": p["E1"][:5], "W_in": p["W_in"][:, :, :3], "b_in": p["b_in"][:, :3],
+           "W_out": p["W_out"][:, :3], "w_U": p["w_U"], "b_U": p["b_U"]}
+    a, b = np.divmod(np.arange(25), 5)
+    idx = a * 7 + b
+    np.testing.assert_allclose(M.logits(p, data, activation)[idx], M.bind(own, activation)(a, b), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(M.logits(p, data, activation), M.forward(p, data, activation), rtol=1e-5, atol=1e-5)
+
+    y = data["labels"][idx]
+    g_fast = jax.grad(lambda q: M.loss(q, data, activation, train_embed=True))(p)
+    g_own = jax.grad(lambda q: jnp.mean(M.bce(M.bind(q, activation)(a, b), y)))(own)
+    sliced = {**g_fast, "E0": g_fast["E0"][:5], "E1": g_fast["E1"][:5], "W_in": g_fast["W_in"][:, :, :3],
+              "b_in": g_fast["b_in"][:, :3], "W_out": g_fast["W_out"][:, :3]}
+    for k in own:
+        np.testing.assert_allclose(sliced[k], g_own[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    assert not np.asarray(g_fast["E0"][5:]).any() and not np.asarray(g_fast["W_in"][:, :, 3:]).any()
+
+
 def test_the_memoriser_records_its_activations_by_name():
     _, _, own, a, b, _ = _instance_and_its_slice(2, "gelu")
     logits, cache = run_with_cache(M.bind(own), a, b)

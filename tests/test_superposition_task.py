@@ -24,8 +24,10 @@ def _module_forward(kind, params, x):
     return jax.vmap(lambda p, xk: sp.bind(kind, p)(xk.T).T)(params, x)
 
 
+# (3, 2), (5, 2): unrolled (n*m <= UNROLL_MAX); (12, 7), (12, 2): einsum; each pair with and
+# without the Gram matrix for the tied kinds (gram_pays)
 @pytest.mark.parametrize("kind", sp.KINDS)
-@pytest.mark.parametrize("n, m", [(3, 2), (12, 7)])  # unrolled (n*m <= UNROLL_MAX) and einsum paths
+@pytest.mark.parametrize("n, m", [(3, 2), (5, 2), (12, 7), (12, 2)])
 def test_stack_forward_is_the_module_per_model_forward_and_gradient(kind, n, m):
     K, B = 3, 16
     params = _stack_params(kind, K, n, m, jax.random.PRNGKey(1))

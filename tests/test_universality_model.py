@@ -4,6 +4,7 @@ fast path training uses are the same function, forward and gradient."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from toymodels.models import pairs, transformer
 from toymodels.universality import model
@@ -34,8 +35,15 @@ def test_activation_names_and_shapes():
         "embed": (36, 2, 8), "mlp_pre": (36, 12), "mlp_post": (36, 12), "logits": (36, 6)}
 
 
-def test_fast_path_equals_the_module_forward_and_gradient():
-    params, (a, b) = _params(), _pairs()
+def _random(params, seed):
+    """Every parameter redrawn N(0, 0.5²): no structure of the init to hide a mistake behind."""
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(params))
+    return {k: 0.5 * jax.random.normal(key, v.shape) for key, (k, v) in zip(keys, params.items())}
+
+
+@pytest.mark.parametrize("params", [_params(), _random(_params(), 1)], ids=["init", "random"])
+def test_fast_path_equals_the_module_forward_and_gradient(params):
+    a, b = _pairs()
     logits, cache = model.run_with_cache(params, a, b)
     np.testing.assert_allclose(model.mlp_hidden(params, a, b), cache["mlp_post"], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(model.logits(params, a, b), logits, rtol=1e-6, atol=1e-6)

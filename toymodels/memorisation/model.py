@@ -7,8 +7,10 @@ output bias); a binary linear classifier reads logit = w_U . x + b_U. Full batch
 table's pairs, AdamW, binary cross-entropy.
 
 `Memoriser` is that model, unpadded (n rows, `width` neurons), as a flax module recording its
-activations by name; `forward` is the padded, masked fast path that training and the analyses
-run on the pure parameter dict (tests check it equals the module, forward and gradient).
+activations by name; `forward` is the padded, masked version the analyses run on the pure
+parameter dict, recording the same activations, and `logits` the same function without the
+per-pair residual stream, which training and the metrics run (tests check both equal the
+module, forward and gradient).
 
 Parameters (one instance, padded):
     E0, E1   (max_n, d)                  row a is integer a's embedding at position 0 / 1
@@ -198,7 +200,7 @@ def mlp_layer(params: dict, data: dict, l: int, x: jax.Array, activation: str) -
 
 
 def forward(params: dict, data: dict, activation: str = "gelu", cache: dict | None = None) -> jax.Array:
-    """The fast path training and the analyses use: logits (P,) on every padded pair of one
+    """The padded model the analyses use: logits (P,) on every padded pair of one
     instance's padded parameters, its neurons masked by data["hidden_mask"]. Records the
     Memoriser's activations by the same names (padded pairs and neurons)."""
     n_pad = int(round(data["labels"].shape[-1] ** 0.5))
@@ -212,6 +214,36 @@ def forward(params: dict, data: dict, activation: str = "gelu", cache: dict | No
         x = x + record(cache, f"mlp_out.{l}", out)
     record(cache, f"resid.{params['W_in'].shape[0]}", x)
     return record(cache, "logits", x @ params["w_U"] + params["b_U"])
+
+
+def logits(params: dict, data: dict, activation: str = "gelu") -> jax.Array:
+    """`forward`'s logits (P,) without its per-pair residual stream: what training reads.
+
+    The pairs are the whole n_pad x n_pad grid and the residual stream is linear in what it
+    reads, so every matrix that reads the embeddings acts on the two per-integer tables
+    (E0 M, E1 M; n_pad rows each), broadcast over the grid, and each layer's output reaches
+    later layers and the classifier through a product of weight matrices (W_out W_in, W_out
+    w_U). Per pair remain only the activations and the layer-to-layer products."""
+    n_pad, w_pad = int(round(data["labels"].shape[-1] ** 0.5)), data["hidden_mask"].shape[-1]
+    E0, E1 = params["E0"][:n_pad], params["E1"][:n_pad]
+    W_in, b_in, W_out = params["W_in"][:, :, :w_pad], params["b_in"][:, :w_pad], params["W_out"][:, :w_pad]
+    act = activation_fn(activation)
+
+    def read(M):  # the embeddings' residual stream times M, on the (a, b) grid: (n_pad, n_pad, ...)
+        return (E0 @ M)[:, None] + (E1 @ M)[None]
+
+    posts = []
+    for l in range(W_in.shape[0]):
+        pre = read(W_in[l]) + b_in[l] + sum(_chain(post, W_out[j], W_in[l]) for j, post in enumerate(posts))
+        posts.append(act(pre) * data["hidden_mask"])
+    out = read(params["w_U"]) + params["b_U"] + sum(post @ (W_out[j] @ params["w_U"]) for j, post in enumerate(posts))
+    return out.reshape(-1)
+
+
+def _chain(x: jax.Array, A: jax.Array, B: jax.Array) -> jax.Array:
+    """x @ A @ B, multiplied in the order with fewer operations per row of x."""
+    (w, d), k = A.shape, B.shape[1]
+    return x @ (A @ B) if w * k <= d * (w + k) else (x @ A) @ B
 
 
 def run_with_cache(params: dict, data: dict, activation: str = "gelu") -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -234,15 +266,15 @@ def loss(params: dict, data: dict, activation: str = "gelu", train_embed: bool =
     """Mean binary cross-entropy over the instance's train pairs."""
     if not train_embed:
         params = {**params, "E0": jax.lax.stop_gradient(params["E0"]), "E1": jax.lax.stop_gradient(params["E1"])}
-    return _weighted_mean(bce(forward(params, data, activation), data["labels"]), data["train_weight"])
+    return _weighted_mean(bce(logits(params, data, activation), data["labels"]), data["train_weight"])
 
 
 def metrics(params: dict, data: dict, activation: str = "gelu") -> dict[str, jax.Array]:
     """Loss and accuracy on the train pairs, the held-out pairs (0 when none) and the whole table;
     bits stored n^2 (ln 2 - table loss) / ln 2."""
-    logits = forward(params, data, activation)
-    ce = bce(logits, data["labels"])
-    correct = ((logits > 0) == (data["labels"] > 0.5)).astype(jnp.float32)
+    out_logits = logits(params, data, activation)
+    ce = bce(out_logits, data["labels"])
+    correct = ((out_logits > 0) == (data["labels"] > 0.5)).astype(jnp.float32)
     out = {}
     for name in ("train", "test", "table"):
         w = data[f"{name}_weight"]

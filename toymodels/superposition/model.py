@@ -270,24 +270,38 @@ def target(kind: str, x: jax.Array) -> jax.Array:
 
 def stack_forward(kind: str, params: dict, x: jax.Array) -> jax.Array:
     """All K models of a stack at once: x (K, n, B) -> x' (K, n, B). The module's function per
-    model; small models (n * m <= UNROLL_MAX) are written out as elementwise sums."""
+    model; small models (n * m <= UNROLL_MAX) are written out as elementwise sums. The tied
+    kinds compute W^T W x as (W^T W) x, the Gram matrix made once per step, where that pays
+    (`gram_pays`)."""
     W, b = params["W"], params["b"]
     _, m, n = W.shape
-    W_out = params["W_out"] if kind == "absolute_value" else jnp.swapaxes(W, 1, 2)  # (K, n, m)
-    hidden_relu = kind in HIDDEN_RELU_KINDS
-    if n * m <= UNROLL_MAX:
-        xs = [x[:, i] for i in range(n)]
-        hs = [sum(W[:, j, i, None] * xs[i] for i in range(n)) for j in range(m)]
-        if hidden_relu:
-            hs = [jax.nn.relu(h) for h in hs]
-        outs = [sum(W_out[:, i, j, None] * hs[j] for j in range(m)) + b[:, i, None] for i in range(n)]
-        out = jnp.stack(outs, axis=1)
+    unrolled = n * m <= UNROLL_MAX
+    if kind not in HIDDEN_RELU_KINDS and gram_pays(n, m, unrolled):
+        out = _per_model(jnp.einsum("kmi,kmj->kij", W, W), x, unrolled)
     else:
-        h = jnp.einsum("kmn,knb->kmb", W, x)
-        if hidden_relu:
+        h = _per_model(W, x, unrolled)
+        if kind in HIDDEN_RELU_KINDS:
             h = jax.nn.relu(h)
-        out = jnp.einsum("knm,kmb->knb", W_out, h) + b[:, :, None]
+        out = _per_model(params["W_out"] if kind == "absolute_value" else jnp.swapaxes(W, 1, 2), h, unrolled)
+    out = out + b[:, :, None]
     return out if kind == "linear" else jax.nn.relu(out)
+
+
+def gram_pays(n: int, m: int, unrolled: bool) -> bool:
+    """Whether a tied model trains faster through its Gram matrix W^T W (n x n) than through W.
+    Per example, forward and backward, the Gram path multiplies 2 n^2 times, the plain one 5 m n.
+    Unrolled, the counts decide. As matmuls (measured side by side, CPU, engine chunks), the Gram
+    path's square matmuls win up to twice the count (n <= 5 m: the paper's 20x5 and 100x20
+    models) and lose at four times (200x20), the thin m-wide ones running far below their rate."""
+    return 2 * n < 5 * m if unrolled else n <= 5 * m
+
+
+def _per_model(M: jax.Array, x: jax.Array, unrolled: bool) -> jax.Array:
+    """M (K, r, c) times x (K, c, B), model by model."""
+    if unrolled:
+        r, c = M.shape[1:]
+        return jnp.stack([sum(M[:, i, j, None] * x[:, j] for j in range(c)) for i in range(r)], axis=1)
+    return jnp.einsum("krc,kcb->krb", M, x)
 
 
 def stack_losses(stack: ModelStack, params: dict, data: dict, key: jax.Array, batch: int,

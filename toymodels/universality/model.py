@@ -98,9 +98,12 @@ def run_with_cache(params: dict, a: jax.Array, b: jax.Array) -> tuple[jax.Array,
 
 def mlp_hidden(params: dict, a: jax.Array, b: jax.Array) -> jax.Array:
     """Hidden activations (post-ReLU) of the MLP for pairs (a, b): (batch, d_hidden); the
-    module's `mlp_post` without binding a module."""
-    pre = params["E_left"][a] @ params["W_left"] + params["E_right"][b] @ params["W_right"]
-    return jax.nn.relu(pre)
+    module's `mlp_post` without binding a module. Each input's contribution to the hidden layer
+    is a table of |G| rows, computed once and looked up per pair (rather than a
+    d_embed x d_hidden matmul per pair); its gradient is a scatter-add over those rows."""
+    left = params["E_left"] @ params["W_left"]  # (|G|, d_hidden)
+    right = params["E_right"] @ params["W_right"]
+    return jax.nn.relu(left[a] + right[b])
 
 
 # ---------------------------------------------------------------------------------------------
