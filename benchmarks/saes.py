@@ -18,9 +18,7 @@ import json
 import subprocess
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-from harness import EngineChunk, environment, finish, parser, rounded, stats, timed
+from harness import EngineChunk, against_peak, environment, finish, matmul_peak, matmul_size, parser, rounded, stats
 
 SAELENS_SCRIPT = Path(__file__).with_name("saes_saelens.py")
 ONE = ("variant=relu", "dict_size=32", "coef=0.3")
@@ -31,14 +29,10 @@ def flops_per_instance_step(batch: int, d: int, m: int) -> int:
     return 3 * 2 * (2 * batch * d * m)
 
 
-def matmul_peak_gflops(n: int = 1024, repeats: int = 5) -> float:
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    secs = timed(lambda: f(a).block_until_ready(), repeats)
-    return rounded(2 * n**3 / min(secs) / 1e9)
+FORMULA = "instances x 3 x 2 x (2 x batch x d x max_dict_size): encoder and decoder matmuls, forward + backward"
 
 
-def measure(sets: tuple[str, ...], seeds: int, steps: int, repeats: int) -> dict:
+def measure(sets: tuple[str, ...], seeds: int | None, steps: int, repeats: int, peak: dict) -> dict:
     bench = EngineChunk("saes", "quick", steps, seeds, sets)
     chunk = stats(bench.seconds(repeats))
     n, cfg = len(bench.instances), bench.cfg
@@ -46,7 +40,7 @@ def measure(sets: tuple[str, ...], seeds: int, steps: int, repeats: int) -> dict
     flops = flops_per_instance_step(cfg.batch, cfg.d, cfg.max_dict_size) * n
     return {"instances": n, "chunk_steps": steps, "chunk_s": chunk, "ms_per_step": rounded(per_step * 1e3),
             "instance_steps_per_s": rounded(n / per_step), "compile_s": rounded(bench.compile_s),
-            "analytic_gflops_per_step": rounded(flops / 1e9), "achieved_gflops": rounded(flops / per_step / 1e9)}
+            "flops": against_peak(flops, FORMULA, per_step, peak)}
 
 
 def saelens(python: str, steps: int, repeats: int) -> dict:
@@ -62,14 +56,15 @@ def main(argv=None) -> dict:
     steps = 5 if args.quick else 200
     repeats = 2 if args.quick else args.repeats
     one_sets = (*ONE, "n_features=8", "d=4", "max_dict_size=8", "dict_size=8") if args.quick else ONE
+    peak = matmul_peak(*matmul_size(args.quick), repeats)
     res = {**environment(), "note": "medians over repeats after a warm-up call; metrics evaluation included",
-           "matmul_peak_gflops": matmul_peak_gflops(256 if args.quick else 1024)}
-    one = measure(one_sets, 1, steps, repeats)
-    many = measure(one_sets, 4 if args.quick else 64, steps, repeats)
+           "matmul_peak": peak}
+    one = measure(one_sets, 1, steps, repeats, peak)
+    many = measure(one_sets, 4 if args.quick else 64, steps, repeats, peak)
     res["relu_1"], res["relu_64"] = one, many
     res["per_instance_cost_64_vs_1"] = rounded(one["instance_steps_per_s"] / many["instance_steps_per_s"], 3)
     if not args.quick:
-        grid = measure((), None, steps, repeats)
+        grid = measure((), None, steps, repeats, peak)
         res["quick_grid"] = grid
         res["per_instance_cost_grid_vs_relu_1"] = rounded(one["instance_steps_per_s"] / grid["instance_steps_per_s"], 3)
     if args.saelens_python:
