@@ -75,3 +75,20 @@ def test_saes_trained_on_a_planted_source_recover_it(variant, sets):
     _, m = engine.train(S.task(cfg), keys, hp, S.make_data(cfg, insts), cfg.schedule(), progress=False)
     assert np.all(m["mmcs"][0] < 0.6) and np.all(m["mmcs"][-1] > 0.9), m["mmcs"]
     assert np.all(m["fvu"][-1] < 0.2), m["fvu"]
+
+
+def test_absorption_is_zero_for_a_clean_parent_latent_and_high_when_the_child_suppresses_it():
+    """Hierarchical pairs (parent 2j, child 2j+1): an oracle's parent latents fire whenever their
+    parent does; an SAE whose parent latents are switched off by their child (an encoder weight
+    of -10 along the child's direction) has absorbed them."""
+    from toymodels.saes import handbuilt as H
+    from toymodels.saes.analyses import absorption
+
+    # 8 orthonormal features in 32-D, so that nothing but the child switches a parent's latent off
+    truth = jnp.asarray(np.linalg.qr(np.asarray(jax.random.normal(jax.random.PRNGKey(7), (32, 8))))[0].T)
+    a = S.sample_coefficients(jax.random.PRNGKey(8), jnp.full(8, 0.2), 20_000, "hierarchical")
+    x = a @ truth
+    clean = H.oracle(truth, 8, threshold=0.1)
+    absorbing = {**clean, "W_enc": clean["W_enc"].at[:, 0::2].add(-10.0 * truth[1::2].T)}
+    rates = [float(absorption(truth, S.decoder(p), S.encode(p, x, "relu"), a)) for p in (clean, absorbing)]
+    assert rates[0] < 0.05 and rates[1] > 0.8, rates
