@@ -60,7 +60,11 @@ def splitting(true: jnp.ndarray, decoder: jnp.ndarray, threshold: float = 0.9) -
 
 def hungarian_cosine(true: np.ndarray, decoder: np.ndarray) -> float:
     """Mean cosine of the best one-to-one matching (numpy; not traced)."""
-    c = np.asarray(cosines(jnp.asarray(true), jnp.asarray(decoder)))
+    return matching_cosine(np.asarray(cosines(jnp.asarray(true), jnp.asarray(decoder))))
+
+
+def matching_cosine(c: np.ndarray) -> float:
+    """The Hungarian mean cosine from a cosine matrix (n, m) already computed."""
     rows, cols = linear_sum_assignment(-c)
     return float(c[rows, cols].mean())
 
