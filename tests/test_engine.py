@@ -141,3 +141,44 @@ def test_divergence_is_detected_per_instance_inside_the_loop():
     assert not np.isfinite(np.asarray(state["params"]["W_E"][1])).all()
     summary = engine._summary({k: v[-1] for k, v in metrics.items()}, 2)
     assert summary.endswith("diverged 1/2") and summary.startswith("median of 1: train_loss=")
+
+
+def _chunk_inputs(n_seeds, devices=None):
+    exp, cfg, spec = resolve("grokking", "quick", n_seeds, TINY)
+    insts = spec["instances"]
+    keys, hp = engine_inputs(insts)
+    sharding = engine.instance_sharding(len(insts), devices)
+    keys, hp, data = jax.device_put((keys, hp, exp.make_data(cfg, insts)), sharding)
+    return exp.task(cfg), engine.init_state(exp.task(cfg), keys, hp), hp, data
+
+
+@pytest.mark.parametrize("devices", [1, 4])
+@pytest.mark.parametrize("block", [1, 4])
+def test_instances_in_blocks_equal_all_vmapped(block, devices):
+    """Looping over blocks of instances (the CPU's choice for large instances) trains exactly
+    what vmapping all of them does, also with the instance axis sharded over 4 devices."""
+    task, state, hp, data = _chunk_inputs(8, jax.devices()[:devices])
+    copy = jax.tree_util.tree_map(lambda x: x.copy(), state)
+    whole, m_whole = engine.make_chunk(task, 5)(copy, hp, data)
+    blocked, m_blocked = engine.make_chunk(task, 5, block)(state, hp, data)
+    _close(whole, blocked, rtol=1e-5, atol=1e-6)
+    _close(m_whole, m_blocked, rtol=1e-5, atol=1e-6)
+    if devices == 4:
+        assert len(blocked["params"]["W_E"].sharding.device_set) == 4
+
+
+def test_block_choice_follows_the_size_of_each_operation(monkeypatch):
+    task, state, hp, data = _chunk_inputs(8)
+    assert engine.choose_block(task, state, hp, data, platform="gpu") is None  # accelerators vmap everything
+    assert engine.choose_block(task, state, hp, data) is None  # p=11, d_mlp=32: small operations, all vmapped
+    monkeypatch.setattr(engine, "CPU_FLOPS_PER_OP", 1.0)  # as if every operation were large
+    assert engine.choose_block(task, state, hp, data) == 1  # one instance at a time
+    assert engine.choose_block(task, state, hp, data, shards=4) == 4  # one per device at a time
+    monkeypatch.setattr(engine, "CPU_FLOPS_PER_OP", 3 * engine.flops_per_op(task, state, hp, data))
+    assert engine.choose_block(task, state, hp, data) == 4  # 3 instances reach it; 4 is the divisor of 8
+
+
+def test_blocks_must_divide_the_instances():
+    task, state, hp, data = _chunk_inputs(4)
+    with pytest.raises(ValueError, match="must divide"):
+        engine.make_chunk(task, 1, 3)(state, hp, data)

@@ -116,29 +116,89 @@ def init_state(task: Task, keys: jax.Array, hp: dict) -> dict:
     return jax.jit(jax.vmap(one))(keys, hp)
 
 
-def make_chunk(task: Task, n_steps: int) -> Callable:
+def _step(task: Task, hp_i, data_i) -> Callable:
+    """One optimiser step of one instance: state -> state."""
+    tx = task.optimizer(hp_i)
+
+    def step(s):
+        if task.stochastic:
+            key, batch_key = jax.random.split(s["key"])
+            grads = jax.grad(task.loss)(s["params"], data_i, batch_key)
+        else:
+            grads = jax.grad(task.loss)(s["params"], data_i)
+        updates, opt_state = tx.update(grads, s["opt_state"], s["params"])
+        new = {"params": optax.apply_updates(s["params"], updates), "opt_state": opt_state}
+        if task.stochastic:
+            new["key"] = key
+        return new
+
+    return step
+
+
+def make_chunk(task: Task, n_steps: int, block: int | None = None) -> Callable:
     """A compiled function (state, hp, data) -> (state, metrics) that trains every instance
-    n_steps and then evaluates its metrics."""
+    n_steps and then evaluates its metrics. block: vmap that many instances at a time and loop
+    over the blocks (`in_blocks`); None vmaps all of them at once."""
 
     def one(state, hp_i, data_i):
-        tx = task.optimizer(hp_i)
-
-        def step(s, _):
-            if task.stochastic:
-                key, batch_key = jax.random.split(s["key"])
-                grads = jax.grad(task.loss)(s["params"], data_i, batch_key)
-            else:
-                grads = jax.grad(task.loss)(s["params"], data_i)
-            updates, opt_state = tx.update(grads, s["opt_state"], s["params"])
-            new = {"params": optax.apply_updates(s["params"], updates), "opt_state": opt_state}
-            if task.stochastic:
-                new["key"] = key
-            return new, None
-
-        state, _ = jax.lax.scan(step, state, None, length=n_steps)
+        step = _step(task, hp_i, data_i)
+        state, _ = jax.lax.scan(lambda s, _: (step(s), None), state, None, length=n_steps)
         return state, _metrics(task, state, data_i)
 
-    return jax.jit(jax.vmap(one), donate_argnums=0)
+    return jax.jit(in_blocks(jax.vmap(one), block), donate_argnums=0)
+
+
+def in_blocks(fn: Callable, block: int | None) -> Callable:
+    """fn over N instances (the leading axis of every argument and result) as N/block calls of
+    block instances each, one after another. Instance i of block j is instance i * N/block + j,
+    so a leading axis sharded in contiguous chunks over k devices (k dividing block) stays
+    sharded: every call keeps each device busy with its own block / k instances."""
+    if block is None:
+        return fn
+
+    def blocked(*args):
+        n = jax.tree_util.tree_leaves(args)[0].shape[0]
+        if block >= n:
+            return fn(*args)
+        if n % block:
+            raise ValueError(f"block={block} must divide the {n} instances")
+        split = lambda x: jnp.swapaxes(x.reshape(block, n // block, *x.shape[1:]), 0, 1)
+        join = lambda x: jnp.swapaxes(x, 0, 1).reshape(n, *x.shape[2:])
+        out = jax.lax.map(lambda a: fn(*a), jax.tree_util.tree_map(split, args))
+        return jax.tree_util.tree_map(join, out)
+
+    return blocked
+
+
+# On a CPU, vmapping instances whose every operation is already large (a batch of thousands of
+# examples through 128-512 wide layers) makes each operation N times larger, its operands fall
+# out of cache, and per-instance time rises (1.25-1.8x at 64 grokking seeds); such instances
+# train faster one after another. Small operations (SAEs, memorisation tables, the many small
+# superposition stacks) gain from vmapping. The threshold sits between the two kinds measured
+# (benchmarks/blocks.py): superposition 0.3 MFLOP per operation gained from vmapping, S5 2.6 and
+# grokking 7.8 lost.
+CPU_FLOPS_PER_OP = 1e6
+
+
+def choose_block(task: Task, state: dict, hp: dict, data, shards: int = 1, platform: str = "cpu") -> int | None:
+    """How many instances to vmap at once (None: all). Off the CPU, all: an accelerator wants
+    the largest operations. On the CPU, the fewest instances (a divisor of N and a multiple of
+    the shards) whose step's operations reach CPU_FLOPS_PER_OP on average."""
+    n = jax.tree_util.tree_leaves(state)[0].shape[0]
+    if platform != "cpu":
+        return None
+    want = max(shards, math.ceil(CPU_FLOPS_PER_OP / max(flops_per_op(task, state, hp, data), 1.0)))
+    fits = [b for b in range(want, n + 1) if n % b == 0 and b % shards == 0]
+    return None if not fits or fits[0] >= n else fits[0]
+
+
+def flops_per_op(task: Task, state: dict, hp: dict, data) -> float:
+    """FLOPs per operation of one instance's training step, from XLA's cost analysis of the
+    lowered (not compiled: milliseconds) step and its count of operations."""
+    one = lambda tree: jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), tree)
+    lowered = jax.jit(lambda s, h, d: _step(task, h, d)(s)).lower(one(state), one(hp), one(data))
+    ops = sum(" = " in line for line in lowered.as_text().splitlines())
+    return (lowered.cost_analysis() or {}).get("flops", 0.0) / max(ops, 1)
 
 
 def _metrics(task: Task, state: dict, data_i) -> dict:
@@ -152,8 +212,8 @@ def _metrics(task: Task, state: dict, data_i) -> dict:
     return {**metrics, "diverged": ~jnp.stack(finite).all()}
 
 
-def evaluate(task: Task, state: dict, data) -> dict:
-    return jax.jit(jax.vmap(functools.partial(_metrics, task)))(state, data)
+def evaluate(task: Task, state: dict, data, block: int | None = None) -> dict:
+    return jax.jit(in_blocks(jax.vmap(functools.partial(_metrics, task)), block))(state, data)
 
 
 def train(
@@ -166,11 +226,13 @@ def train(
     progress: bool = True,
     devices: list | None = None,
     timings: dict | None = None,
+    block: int | None | str = "auto",
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Train len(keys) instances. Returns the final state and the metrics history
     {"step": (T,), name: (T, N)}. With a store, resumes from its last saved state and saves
     at every checkpoint step; the result is the same as an uninterrupted run's. `timings`, if
-    given, receives compile_s: the seconds spent compiling.
+    given, receives compile_s: the seconds spent compiling. block: instances vmapped at once
+    (`make_chunk`); "auto" asks `choose_block`.
 
     Under several processes every process calls this with the same arguments; each gets the
     whole metrics history, and the final state as global arrays (each process holding its
@@ -186,8 +248,11 @@ def train(
         start, state, past = restored
         history = {k: list(v) for k, v in past.items()}
     state = jax.device_put(state, sharding)
+    if block == "auto":
+        platform = sharding.mesh.devices.flat[0].platform
+        block = choose_block(task, state, hp, data, sharding.mesh.shape["instances"], platform)
     if start == 0 and not history:
-        _append(history, 0, _to_host(evaluate(task, state, data)))
+        _append(history, 0, _to_host(evaluate(task, state, data, block)))
         if store is not None and 0 in schedule.checkpoint_steps:
             store.save(0, state, _stack(history))
     elif store is not None and start in schedule.checkpoint_steps:
@@ -201,7 +266,7 @@ def train(
         if length not in chunks:
             bar.set_description_str("compiling", refresh=True)
             t0 = time.perf_counter()
-            chunks[length] = make_chunk(task, length).lower(state, hp, data).compile()
+            chunks[length] = make_chunk(task, length, block).lower(state, hp, data).compile()
             if timings is not None:
                 timings["compile_s"] = timings.get("compile_s", 0.0) + time.perf_counter() - t0
             bar.set_description_str(_training(n), refresh=True)
