@@ -59,8 +59,9 @@ class EngineChunk:
     puts it. `run()` advances the state by one chunk and blocks."""
 
     def __init__(self, name: str, preset: str, steps: int, seeds: int | None = None, sets: tuple[str, ...] = (),
-                 task: engine.Task | None = None):
-        """task: train this instead of the recipe's task (e.g. another formulation of its loss)."""
+                 task: engine.Task | None = None, block: int | None | str = "auto"):
+        """task: train this instead of the recipe's task (e.g. another formulation of its loss).
+        block: instances vmapped at once, as engine.make_chunk; "auto": the engine's own choice."""
         self.recipe, self.cfg, spec = resolve(name, preset, seeds, sets)
         self.instances = spec["instances"]
         keys, self.hp = engine_inputs(self.instances)
@@ -70,8 +71,12 @@ class EngineChunk:
         keys, self.hp, self.data = jax.device_put((keys, self.hp, self.data), sharding)
         self.state = engine.init_state(self.task, keys, self.hp)
         self.steps = steps
+        if block == "auto":
+            block = engine.choose_block(self.task, self.state, self.hp, self.data, sharding.mesh.shape["instances"],
+                                        jax.devices()[0].platform)
+        self.block = block
         t0 = time.perf_counter()
-        self.chunk = engine.make_chunk(self.task, steps).lower(self.state, self.hp, self.data).compile()
+        self.chunk = engine.make_chunk(self.task, steps, block).lower(self.state, self.hp, self.data).compile()
         self.compile_s = time.perf_counter() - t0
 
     def run(self) -> None:
@@ -89,7 +94,7 @@ class EngineChunk:
             fn = lambda s, d: self.task.metrics(s["params"], d, s["key"])  # noqa: E731
         else:
             fn = lambda s, d: self.task.metrics(s["params"], d)  # noqa: E731
-        metrics = jax.jit(jax.vmap(fn)).lower(self.state, self.data).compile()
+        metrics = jax.jit(engine.in_blocks(jax.vmap(fn), self.block)).lower(self.state, self.data).compile()
         met = timed(lambda: jax.block_until_ready(metrics(self.state, self.data)), repeats)
         c, m = statistics.median(chunk), statistics.median(met)
         return {"chunk_steps": self.steps, "chunk_s": stats(chunk), "metrics_eval_s": stats(met),

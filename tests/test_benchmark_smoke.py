@@ -48,8 +48,9 @@ def test_grokking_benchmark_quick(tmp_path):
     assert set(r["seeds_scaling"]) == {"1", "8", "64"}
     for n, v in r["seeds_scaling"].items():
         assert v["seeds"] == int(n)
-        for key in ("ms_per_step", "steps_per_s", "instance_steps_per_s"):
-            assert _positive(v[key]), (n, key)
+        for layout in ("vmap_all", "engine_blocks"):
+            for key in ("ms_per_step", "steps_per_s", "instance_steps_per_s", "instance_throughput_vs_1_seed"):
+                assert _positive(v[layout][key]), (n, layout, key)
 
     fv = r["fast_vs_full_forward"]
     for key in ("fast_ms_per_step", "full_ms_per_step", "full_over_fast"):
