@@ -80,3 +80,17 @@ def test_saes_benchmark_quick(tmp_path):
     for key in ("min_gflops_per_step", "gflops_per_s", "fraction_of_matmul_peak"):
         assert _positive(r["relu_64"]["flops"][key]), key
     assert _positive(r["per_instance_cost_64_vs_1"]) and _positive(r["matmul_peak"]["gflops"]["median"])
+
+
+def test_stages_benchmark_quick(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stages.py"), "--quick", "--toys", "saes",
+                           "--out", str(out)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = json.loads(out.read_text())["presets"]["saes"]
+    for key in ("compile_s", "train_s", "analyse_s", "figures_s", "process_wall_s"):
+        assert _positive(row[key]), key
+    assert row["compile_s"] < row["train_s"] < row["process_wall_s"]
