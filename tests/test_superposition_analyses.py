@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from toymodels.superposition import analyses as A
-from toymodels.superposition.handbuilt import POLYTOPES, regular_polygon
+from toymodels.superposition.handbuilt import (
+    POLYTOPES,
+    place,
+    regular_polygon,
+    square_antiprism,
+    tetrahedron,
+    triangle,
+)
 
 
 @pytest.mark.parametrize("name", list(POLYTOPES))
@@ -123,3 +130,66 @@ def test_summary_is_vmappable_over_instances_and_models():
     assert s.dimensionality.shape == (1, 2, 5) and s.d_star.shape == (1, 2)
     np.testing.assert_allclose(s.d_star[0], [0.4, 40.0], rtol=1e-5)
     assert s.n_represented[0].tolist() == [5, 0]
+
+
+def _planted(blocks: list[np.ndarray], m: int = 20, n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The polytopes `blocks` on disjoint hidden dimensions, the rest of the m dimensions each one
+    dedicated feature, the remaining features 0; hidden space rotated and features shuffled at
+    random. Returns W (m, n) and where each original feature went."""
+    rng = np.random.default_rng(seed)
+    used = sum(b.shape[0] for b in blocks)
+    W = place(blocks + [np.eye(m - used)], m, n)
+    Q, _ = np.linalg.qr(rng.normal(size=(m, m)))
+    perm = rng.permutation(n)
+    return (Q @ W)[:, perm], np.argsort(perm)
+
+
+def test_pentagons_finds_a_planted_pentagon_among_orthogonal_features():
+    W, where = _planted([regular_polygon(5, 0.4) * 0.9])
+    out = A.pentagons(jnp.asarray(W, jnp.float32))
+    assert int(out.count) == 1
+    assert sorted(np.flatnonzero(np.asarray(out.member))) == sorted(where[:5])
+    np.testing.assert_allclose(np.asarray(A.feature_dimensionality(jnp.asarray(W)))[where[:5]], 0.4, atol=1e-5)
+    # two pentagons and an antipodal pair: two found
+    W2, _ = _planted([regular_polygon(5), regular_polygon(5, 1.0), np.array([[1.0, -1.0]])])
+    assert int(A.pentagons(jnp.asarray(W2, jnp.float32)).count) == 2
+
+
+def test_pentagons_finds_none_without_one():
+    # other polytopes (square: 4 features at 90 degrees; antiprism D = 3/8): no pentagon
+    W, _ = _planted([regular_polygon(4), triangle(), tetrahedron(), square_antiprism(), np.array([[1.0, -1.0]])])
+    assert int(A.pentagons(jnp.asarray(W, jnp.float32)).count) == 0
+    # five features in a plane with one vertex moved 20 degrees: not a pentagon
+    t = 2 * np.pi * np.arange(5) / 5
+    t[2] += np.radians(20)
+    W, _ = _planted([np.stack([np.cos(t), np.sin(t)])])
+    assert int(A.pentagons(jnp.asarray(W, jnp.float32)).count) == 0
+    # a regular pentagon with one vertex tilted 45 degrees out of its plane: not planar
+    P = np.vstack([regular_polygon(5), np.zeros(5)])
+    P[2, 0] = 1.0
+    W, _ = _planted([P / np.linalg.norm(P, axis=0)])
+    assert int(A.pentagons(jnp.asarray(W, jnp.float32)).count) == 0
+    # a pentagon whose plane another feature leans into (cos 0.5 with it): not isolated
+    L = np.zeros((3, 6))
+    L[:2, :5] = regular_polygon(5)
+    L[:, 5] = [0.5, 0.0, np.sqrt(0.75)]
+    W, _ = _planted([L])
+    assert int(A.pentagons(jnp.asarray(W, jnp.float32)).count) == 0
+    # an equal-norm tight frame of 50 features in 20 dimensions: every D_i = 2/5, no pentagon
+    rng = np.random.default_rng(0)
+    F = rng.normal(size=(20, 50))
+    for _ in range(200):
+        F /= np.linalg.norm(F, axis=0)
+        u, _, vt = np.linalg.svd(F, full_matrices=False)
+        F = np.sqrt(50 / 20) * u @ vt
+    F /= np.linalg.norm(F, axis=0)
+    np.testing.assert_allclose(A.feature_dimensionality(jnp.asarray(F)), 0.4, atol=0.01)
+    assert int(A.pentagons(jnp.asarray(F, jnp.float32)).count) == 0
+    # too few represented features (weak columns are ignored)
+    assert int(A.pentagons(jnp.asarray(regular_polygon(5) * 0.3, jnp.float32)).count) == 0
+
+
+def test_pentagons_is_vmappable():
+    W, _ = _planted([regular_polygon(5)])
+    Ws = jnp.asarray(np.stack([W, W * 0.1]), jnp.float32)
+    assert jax.jit(jax.vmap(A.pentagons))(Ws).count.tolist() == [1, 0]

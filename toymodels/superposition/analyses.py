@@ -174,6 +174,66 @@ def polygon_2d(W: jax.Array, threshold: float = REPRESENTED, tol_deg: float = 10
 
 
 # ---------------------------------------------------------------------------------------------
+# Pentagons in a many-dimensional hidden space (the mechanism behind D_i = 2/5)
+
+
+PENTAGON = 5
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Pentagons:
+    """Per feature i (n,): `group`, i and the four represented features most aligned with it
+    (largest |cos|), (n, 5); `off_plane`, the share of the group's unit directions' squared length
+    outside their best 2-D plane; `gap_deviation_deg`, the largest deviation from 72 degrees of a
+    neighbouring gap between the five directions in that plane; `leakage`, the largest length of a
+    represented feature's unit direction outside the group projected onto the plane; `member`,
+    whether i lies in a pentagon that passes every test. `count`: pentagons, each counted once."""
+
+    group: jax.Array
+    off_plane: jax.Array
+    gap_deviation_deg: jax.Array
+    leakage: jax.Array
+    member: jax.Array
+    count: jax.Array
+
+
+def pentagons(W: jax.Array, threshold: float = REPRESENTED, off_plane_tol: float = 0.05,
+              tol_deg: float = 10.0, leak_tol: float = 0.2) -> Pentagons:
+    """Pentagons among the represented features of W (m, n), any m >= 2: groups of five whose
+    directions span a (nearly) 2-D plane (off_plane <= off_plane_tol), spread evenly in it (every
+    gap within tol_deg of 72 degrees) and nearly orthogonal to every other represented feature
+    (leakage <= leak_tol). Each feature's group is itself and its four most aligned represented
+    features; a pentagon needs all five members to choose the same group. Vmappable."""
+    n = W.shape[1]
+    rep = represented(W, threshold)
+    U = unit_directions(W)
+    score = jnp.where(rep[None, :] & ~jnp.eye(n, dtype=bool), jnp.abs(U.T @ U), -1.0)
+    _, partners = jax.lax.top_k(score, PENTAGON - 1)
+    group = jnp.concatenate([jnp.arange(n)[:, None], partners], axis=1)            # (n, 5)
+    full = rep & jnp.all(rep[group], axis=1)
+
+    def geometry(g):
+        G = U[:, g]                                                               # (m, 5)
+        u, s, _ = jnp.linalg.svd(G, full_matrices=False)
+        plane = u[:, :2]
+        off = 1.0 - jnp.sum(s[:2] ** 2) / jnp.maximum(jnp.sum(s**2), _EPS)
+        xy = plane.T @ G
+        a = jnp.sort(jnp.mod(jnp.arctan2(xy[1], xy[0]), 2 * jnp.pi))
+        gaps = jnp.degrees(jnp.diff(jnp.concatenate([a, a[:1] + 2 * jnp.pi])))
+        outside = rep & ~jnp.any(jnp.arange(n)[:, None] == g[None, :], axis=1)
+        leak = jnp.max(jnp.where(outside, jnp.linalg.norm(plane.T @ U, axis=0), 0.0))
+        return off, jnp.max(jnp.abs(gaps - 360.0 / PENTAGON)), leak
+
+    off, dev, leak = jax.vmap(geometry)(group)
+    sorted_group = jnp.sort(group, axis=1)
+    agree = jnp.all(sorted_group[group] == sorted_group[:, None, :], axis=(1, 2))   # every member picks it
+    member = full & agree & (off <= off_plane_tol) & (dev <= tol_deg) & (leak <= leak_tol)
+    count = jnp.sum(member & (sorted_group[:, 0] == jnp.arange(n)))
+    return Pentagons(group, off, dev, leak, member, count)
+
+
+# ---------------------------------------------------------------------------------------------
 # Phase of a feature (for the phase diagrams)
 
 
