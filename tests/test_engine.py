@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from toymodels import engine
-from toymodels.pipeline import engine_inputs, resolve, train_run
+from toymodels.pipeline import engine_inputs, resolve, train_run, training_data
 from toymodels.store import RunStore, load_run
 
 TINY = ("p=11", "d_model=16", "n_heads=2", "d_head=8", "d_mlp=32", "frac_train=0.5",
@@ -182,3 +182,23 @@ def test_blocks_must_divide_the_instances():
     task, state, hp, data = _chunk_inputs(4)
     with pytest.raises(ValueError, match="must divide"):
         engine.make_chunk(task, 1, 3)(state, hp, data)
+
+
+@pytest.mark.parametrize("devices", [1, 4])
+def test_a_train_fraction_sweep_in_groups_equals_one_padded_program(devices):
+    """Grouped by train fraction, each group padded only to its own train set, the sweep trains
+    exactly what one program padded to the largest train set does (params and metrics)."""
+    exp, cfg, spec = resolve("grokking", "quick", 2, TINY + ("frac_train=0.3,0.5,0.8",))
+    insts = spec["instances"]
+    keys, hp = engine_inputs(insts)
+    grouped = training_data(exp, cfg, insts)
+    assert isinstance(grouped, engine.Grouped) and len(grouped.indices) == 3
+    sizes = [d["train_weight"].shape[1] for d in grouped.data]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1] == exp.make_data(cfg, insts)["train_weight"].shape[1]
+    run = lambda data: engine.train(exp.task(cfg), keys, hp, data, cfg.schedule(), progress=False,
+                                    devices=jax.devices()[:devices])
+    s_grouped, m_grouped = run(grouped)
+    s_padded, m_padded = run(exp.make_data(cfg, insts))
+    _close(s_grouped["params"], s_padded["params"], rtol=1e-4, atol=1e-5)
+    for k in m_padded:
+        np.testing.assert_allclose(m_grouped[k], m_padded[k], rtol=1e-4, atol=1e-5, err_msg=k)

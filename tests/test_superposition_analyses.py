@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from toymodels.superposition import analyses as A
+from toymodels.superposition import handbuilt as H
 from toymodels.superposition.handbuilt import (
     POLYTOPES,
     place,
@@ -176,13 +177,7 @@ def test_pentagons_finds_none_without_one():
     W, _ = _planted([L])
     assert int(A.pentagons(jnp.asarray(W, jnp.float32)).count) == 0
     # an equal-norm tight frame of 50 features in 20 dimensions: every D_i = 2/5, no pentagon
-    rng = np.random.default_rng(0)
-    F = rng.normal(size=(20, 50))
-    for _ in range(200):
-        F /= np.linalg.norm(F, axis=0)
-        u, _, vt = np.linalg.svd(F, full_matrices=False)
-        F = np.sqrt(50 / 20) * u @ vt
-    F /= np.linalg.norm(F, axis=0)
+    F = H.tight_frame(20, 50, 50)
     np.testing.assert_allclose(A.feature_dimensionality(jnp.asarray(F)), 0.4, atol=0.01)
     assert int(A.pentagons(jnp.asarray(F, jnp.float32)).count) == 0
     # too few represented features (weak columns are ignored)

@@ -20,17 +20,17 @@ CFG = Config(wtw_n=12, wtw_m=4, hidden_n=6, hidden_m=3, abs_n=10, abs_m=4, abs_p
              phase_tries=1, best_of=True)
 STACKS = {s.name: s for s in sp.stacks(CFG)}
 SCENARIOS = ("mechanism", "random_init", "no_superposition", "wrong_geometry", "smooth", "near_miss_a",
-             "near_miss_b")
+             "near_miss_b", "frame_not_pentagons")
 
 # Which claims hold on which scenario (the rest must fail).
 EXPECTED = {
-    "linear_no_superposition": {"mechanism", "no_superposition", "near_miss_a", "near_miss_b"},
-    "relu_dense_no_superposition": {"mechanism", "no_superposition", "near_miss_a", "near_miss_b"},
-    "antipodal_pairs": {"mechanism", "smooth"},
-    "pentagon": {"mechanism", "wrong_geometry", "near_miss_b"},
-    "d_star_curve": {"mechanism", "wrong_geometry", "near_miss_a", "near_miss_b"},
+    "linear_no_superposition": {"mechanism", "frame_not_pentagons", "no_superposition", "near_miss_a", "near_miss_b"},
+    "relu_dense_no_superposition": {"mechanism", "frame_not_pentagons", "no_superposition", "near_miss_a", "near_miss_b"},
+    "antipodal_pairs": {"mechanism", "frame_not_pentagons", "smooth"},
+    "pentagon": {"mechanism", "frame_not_pentagons", "wrong_geometry", "near_miss_b"},
+    "d_star_curve": {"mechanism", "frame_not_pentagons", "wrong_geometry", "near_miss_a", "near_miss_b"},
     "sticky_lines": {"mechanism", "near_miss_a", "near_miss_b"},
-    "phase_boundary_n2m1": {"mechanism", "near_miss_a", "near_miss_b"},
+    "phase_boundary_n2m1": {"mechanism", "frame_not_pentagons", "near_miss_a", "near_miss_b"},
 }
 
 
@@ -74,6 +74,10 @@ GEOMETRY_MECHANISM = _geometry(
     + [[H.digon()] * 20] * 6                                      # 40 features in antipodal pairs: D_i = D* = 1/2
     + [[H.pentagon()] * 8 + [H.generic(4, 12, 12, seed=1)]] * 5   # 40 features on pentagons (2/5) + 12 generic
     + SPARSE_TAIL)
+# the same D_i values at 2/5 without pentagons: 40 features on a tight frame of 16 dimensions
+GEOMETRY_FRAME = _geometry(
+    [H.dedicated(20, 200)] * 3 + [[H.digon()] * 20] * 6
+    + [[H.tight_frame(16, 40, 40), H.generic(4, 12, 12, seed=1)]] * 5 + SPARSE_TAIL)
 GEOMETRY_PAIRS_ONLY = _geometry([H.dedicated(20, 200)] * 3 + [[H.digon()] * 20] * 11 + SPARSE_TAIL)
 # D* falling steadily from 1 to 0.14 with no plateau: k features on random directions, D* = 20 / k
 SMOOTH_K = np.round(20 / np.linspace(1.0, 0.14, 20)).astype(int)
@@ -111,6 +115,7 @@ WEIGHTS = {
                "geometry": GEOMETRY_SMOOTH, "phase_2_1": PHASE_WRONG_FEATURE},
     "near_miss_a": {**MECHANISM, "intro": _intro(ORTHOGONAL_2, PAIRS_WRONG_FEATURES, PENTAGON_WEAK_5TH)},
     "near_miss_b": {**MECHANISM, "intro": _intro(ORTHOGONAL_2, PAIRS_AT_60, PENTAGON)},
+    "frame_not_pentagons": {**MECHANISM, "geometry": GEOMETRY_FRAME},
 }
 # best_of: the wtw models (read by no claim) are zero (x' = 0) in one instance and random-init
 # scaled 10x in the others, a far larger loss: the figures must show that one instance.
@@ -166,6 +171,10 @@ def test_near_misses_are_hard_cases(results, judged):
     # pairs only: a line at 1/2, none at 2/5
     only_pairs = judged["sticky_lines"].values[SCENARIOS.index("wrong_geometry")]
     assert only_pairs["concentration_half"] >= 2 and only_pairs["count_two_fifths"] < 10
+    # a tight frame: as many features at 2/5 as the pentagons give, none of them in a pentagon
+    frame = judged["sticky_lines"].values[SCENARIOS.index("frame_not_pentagons")]
+    pentagons = judged["sticky_lines"].values[SCENARIOS.index("mechanism")]
+    assert frame["count_two_fifths"] >= pentagons["two_fifths_in_pentagons"] >= 10 and frame["two_fifths_in_pentagons"] == 0
     # the antipodal near misses: four features at D_i = 1/2 but the wrong four; pairs not a square
     miss_a = judged["antipodal_pairs"].values[SCENARIOS.index("near_miss_a")]
     assert miss_a["represented"] == [0, 1, 2, 4] and miss_a["sides"] == 4

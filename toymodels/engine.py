@@ -216,11 +216,34 @@ def evaluate(task: Task, state: dict, data, block: int | None = None) -> dict:
     return jax.jit(in_blocks(jax.vmap(functools.partial(_metrics, task)), block))(state, data)
 
 
+@dataclasses.dataclass(frozen=True)
+class Grouped:
+    """Per-instance data in groups whose shapes differ, e.g. train sets each padded only to its
+    own cell's size: data[g] holds the instances indices[g]. Each group trains as a program of
+    its own, so a sweep costs the sum of its groups rather than every instance padded to the
+    largest. The groups partition the instances."""
+
+    indices: tuple[np.ndarray, ...]
+    data: tuple[Any, ...]
+
+
+@dataclasses.dataclass
+class _Part:
+    """One group as it trains: its instances, their placement, inputs and compiled chunks."""
+
+    idx: np.ndarray | None  # None: every instance, in order (no gathering)
+    sharding: NamedSharding
+    hp: dict
+    data: Any
+    block: int | None
+    chunks: dict = dataclasses.field(default_factory=dict)
+
+
 def train(
     task: Task,
     keys: jax.Array,
     hp: dict,
-    data: Data,
+    data: Data | Grouped,
     schedule: Schedule,
     store: Store | None = None,
     progress: bool = True,
@@ -232,15 +255,14 @@ def train(
     {"step": (T,), name: (T, N)}. With a store, resumes from its last saved state and saves
     at every checkpoint step; the result is the same as an uninterrupted run's. `timings`, if
     given, receives compile_s: the seconds spent compiling. block: instances vmapped at once
-    (`make_chunk`); "auto" asks `choose_block`.
+    (`make_chunk`); "auto" asks `choose_block` (per group, for Grouped data).
 
     Under several processes every process calls this with the same arguments; each gets the
     whole metrics history, and the final state as global arrays (each process holding its
     shards). Only process 0 shows progress."""
     n = keys.shape[0]
     sharding = instance_sharding(n, devices)
-    keys, hp, data = jax.device_put((keys, hp, data), sharding)
-    state = init_state(task, keys, hp)
+    state = init_state(task, *jax.device_put((keys, hp), sharding))
     history: dict[str, list] = {}
     start = 0
     restored = store.restore_state(state) if store is not None else None
@@ -248,31 +270,34 @@ def train(
         start, state, past = restored
         history = {k: list(v) for k, v in past.items()}
     state = jax.device_put(state, sharding)
-    if block == "auto":
-        platform = sharding.mesh.devices.flat[0].platform
-        block = choose_block(task, state, hp, data, sharding.mesh.shape["instances"], platform)
+    parts = _parts(task, state, hp, data, sharding, devices, block)
     if start == 0 and not history:
-        _append(history, 0, _to_host(evaluate(task, state, data, block)))
+        _append(history, 0, _gathered(n, [(part.idx, _to_host(evaluate(task, _take(state, part), part.data, part.block)))
+                                           for part in parts]))
         if store is not None and 0 in schedule.checkpoint_steps:
             store.save(0, state, _stack(history))
     elif store is not None and start in schedule.checkpoint_steps:
         store.save(start, state, _stack(history))  # recreates its params checkpoint if it was lost
 
-    chunks: dict[int, Callable] = {}
     bar = _progress_bar(schedule.steps, start, n, enabled=progress and jax.process_index() == 0)
     step = start
     while step < schedule.steps:
         length = min(schedule.eval_every, schedule.steps - step)
-        if length not in chunks:
-            bar.set_description_str("compiling", refresh=True)
-            t0 = time.perf_counter()
-            chunks[length] = make_chunk(task, length, block).lower(state, hp, data).compile()
-            if timings is not None:
-                timings["compile_s"] = timings.get("compile_s", 0.0) + time.perf_counter() - t0
-            bar.set_description_str(_training(n), refresh=True)
-            bar.unpause()  # the rate and ETA count training only
-        state, m = chunks[length](state, hp, data)
-        m = _to_host(m)
+        results = []
+        for part in parts:
+            sub = _take(state, part)
+            if length not in part.chunks:
+                bar.set_description_str("compiling", refresh=True)
+                t0 = time.perf_counter()
+                part.chunks[length] = make_chunk(task, length, part.block).lower(sub, part.hp, part.data).compile()
+                if timings is not None:
+                    timings["compile_s"] = timings.get("compile_s", 0.0) + time.perf_counter() - t0
+                bar.set_description_str(_training(n), refresh=True)
+                bar.unpause()  # the rate and ETA count training only
+            sub, m = part.chunks[length](sub, part.hp, part.data)
+            state = _put(state, part, sub, sharding)
+            results.append((part.idx, _to_host(m)))
+        m = _gathered(n, results)
         step += length
         _append(history, step, m)
         bar.update(length)
@@ -281,6 +306,46 @@ def train(
             store.save(step, state, _stack(history))
     bar.close()
     return state, _stack(history)
+
+
+def _parts(task: Task, state: dict, hp: dict, data, sharding: NamedSharding, devices, block) -> list[_Part]:
+    groups = data.indices if isinstance(data, Grouped) else (None,)
+    datas = data.data if isinstance(data, Grouped) else (data,)
+    parts = []
+    for idx, d in zip(groups, datas):
+        sh = sharding if idx is None else instance_sharding(len(idx), devices)
+        h = hp if idx is None else jax.tree_util.tree_map(lambda x: np.asarray(x)[idx], hp)
+        part = _Part(idx, sh, *jax.device_put((h, d), sh), None)
+        part.block = block if block != "auto" else choose_block(
+            task, _take(state, part), part.hp, part.data, sh.mesh.shape["instances"], sh.mesh.devices.flat[0].platform)
+        parts.append(part)
+    return parts
+
+
+def _take(state: dict, part: _Part) -> dict:
+    if part.idx is None:
+        return state
+    return jax.device_put(jax.tree_util.tree_map(lambda x: x[part.idx], state), part.sharding)
+
+
+def _put(state: dict, part: _Part, sub: dict, sharding: NamedSharding) -> dict:
+    if part.idx is None:
+        return sub
+    whole = NamedSharding(sharding.mesh, PartitionSpec())  # the group's rows, onto the state's devices
+    sub = jax.device_put(sub, whole)
+    state = jax.tree_util.tree_map(lambda x, s: x.at[part.idx].set(s), state, sub)
+    return jax.device_put(state, sharding)
+
+
+def _gathered(n: int, results: list[tuple[np.ndarray | None, dict]]) -> dict[str, np.ndarray]:
+    """Per-group metrics {name: (len(group),)} as {name: (n,)} in instance order."""
+    if len(results) == 1 and results[0][0] is None:
+        return results[0][1]
+    out = {k: np.empty((n, *v.shape[1:]), v.dtype) for k, v in results[0][1].items()}
+    for idx, m in results:
+        for k, v in m.items():
+            out[k][idx] = v
+    return out
 
 
 def _to_host(metrics: dict) -> dict[str, np.ndarray]:

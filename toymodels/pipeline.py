@@ -89,8 +89,20 @@ def train_run(recipe: Recipe, cfg, spec: dict, out: Path, progress: bool = True,
         return
     insts = spec["instances"]
     keys, hp = engine_inputs(insts)
-    engine.train(recipe.task(cfg), keys, hp, recipe.make_data(cfg, insts), cfg.schedule(), store, progress,
+    engine.train(recipe.task(cfg), keys, hp, training_data(recipe, cfg, insts), cfg.schedule(), store, progress,
                  timings=timings)
+
+
+def training_data(recipe: Recipe, cfg, insts: list[dict]):
+    """The run's data: one stack, or (a sweep over a key of `recipe.data_shape_keys`, one
+    process) engine.Grouped, one stack per value, each padded to its own size."""
+    by_shape: dict[tuple, list[int]] = {}
+    for i, inst in enumerate(insts):
+        by_shape.setdefault(tuple(inst[k] for k in recipe.data_shape_keys), []).append(i)
+    if len(by_shape) == 1 or jax.process_count() > 1:  # under several processes every group would need every process
+        return recipe.make_data(cfg, insts)
+    groups = tuple(np.array(g) for g in by_shape.values())
+    return engine.Grouped(groups, tuple(recipe.make_data(cfg, [insts[i] for i in g]) for g in groups))
 
 
 def reproduce(name: str, preset: str = "quick", seeds: int | None = None, out: str | Path | None = None,

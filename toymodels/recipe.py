@@ -61,6 +61,10 @@ class Recipe:
     # (instance, config) -> the instance that trains the same model, for grids where a variant
     # ignores some swept keys (toymodels.config.instances trains each such model once)
     canonical: Callable[[dict, Any], dict] | None = None
+    # instance keys that set the size of an instance's data (the train fraction sets the train
+    # set's size): a sweep over them trains each value's instances as a program of their own,
+    # padded only to their own size, not every instance to the largest (engine.Grouped)
+    data_shape_keys: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

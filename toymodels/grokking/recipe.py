@@ -198,6 +198,7 @@ RECIPE = Recipe(
     figures=figures.FIGURES,
     task=task,
     make_data=ma.make_data,
+    data_shape_keys=("frac_train",),
     analyse=G.analyse,
     claims=claims,
     outcomes=outcomes,

@@ -420,6 +420,7 @@ class Results:
     intro_polygon: Polygon                  # leaves (N, K)
     sticky_lines: StickyLines               # geometry run, per instance, all sparsities pooled: (N, F)
     sticky_lines_per_sparsity: StickyLines  # (N, K, F)
+    geometry_pentagons: Pentagons           # every geometry model's pentagons: (N, K, n[, 5])
     phase_importance: np.ndarray            # (R,) relative importance of the last feature
     phase_density: np.ndarray               # (D,)
     phases: dict[str, PhaseDiagram]         # phase_2_1, phase_3_2
@@ -455,6 +456,7 @@ _each_phase = jax.jit(jax.vmap(jax.vmap(feature_phase)))
 _each_polygon = jax.jit(jax.vmap(jax.vmap(polygon_2d)))
 _pooled_sticky_lines = jax.jit(jax.vmap(sticky_lines))      # D (N, K, n): every sparsity pooled
 _each_sticky_lines = jax.jit(jax.vmap(jax.vmap(sticky_lines)))
+_each_pentagons = jax.jit(jax.vmap(jax.vmap(pentagons)))
 _each_neuron_counts = jax.jit(jax.vmap(jax.vmap(neuron_feature_counts)))
 _each_neuron_pairs = jax.jit(jax.vmap(jax.vmap(antipodal_neuron_pairs)))
 _each_set_geometry = jax.jit(lambda W, k: jax.vmap(jax.vmap(lambda w: set_geometry(w, k)))(W), static_argnums=1)
@@ -529,6 +531,7 @@ def analyse_params(cfg: Config, final: dict, metrics: dict | None = None) -> Res
         intro_polygon=_numpy(_each_polygon(stacks["intro"].params["W"])),
         sticky_lines=_numpy(_pooled_sticky_lines(D, M)),
         sticky_lines_per_sparsity=_numpy(_each_sticky_lines(D, M)),
+        geometry_pentagons=_numpy(_each_pentagons(jnp.asarray(stacks["geometry"].params["W"]))),
         phase_importance=r,
         phase_density=s,
         phases={name: _phase_diagram(stacks[name], cfg.best_of) for name in ("phase_2_1", "phase_3_2")},

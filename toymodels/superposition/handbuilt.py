@@ -105,6 +105,20 @@ def generic(m: int, n: int, k: int, seed: int = 0) -> np.ndarray:
     return W
 
 
+def tight_frame(m: int, n: int, k: int, seed: int = 0) -> np.ndarray:
+    """W (m, n): the first k features on an equal-norm tight frame of R^m (alternating projections
+    from random directions), the rest 0. Every one of the k has D_i = m / k with no regular
+    polytope: a set of D_i values on a sticky fraction without its geometry."""
+    F = np.random.default_rng(seed).normal(size=(m, k))
+    for _ in range(200):
+        F /= np.linalg.norm(F, axis=0)
+        u, _, vt = np.linalg.svd(F, full_matrices=False)
+        F = u @ vt
+    W = np.zeros((m, n))
+    W[:, :k] = F / np.linalg.norm(F, axis=0)
+    return W
+
+
 def phase_solution_n2m1(r: float, s: float) -> np.ndarray:
     """The analytic optimum of n=2, m=1 (second feature of relative importance r, density s):
     an antipodal pair below the boundary s < 4r/(2+5r) (r <= 1) or 4/(5+2r) (r >= 1), else the

@@ -287,6 +287,7 @@ RECIPE = Recipe(
     figures=figures.FIGURES,
     task=task,
     make_data=model.make_data,
+    data_shape_keys=("frac_train",),
     analyse=U.analyse,
     claims=claims,
     outcomes=outcomes,
