@@ -94,3 +94,18 @@ def test_stages_benchmark_quick(tmp_path):
     for key in ("compile_s", "train_s", "analyse_s", "figures_s", "process_wall_s"):
         assert _positive(row[key]), key
     assert row["compile_s"] < row["train_s"] < row["process_wall_s"]
+
+
+def test_sweeps_benchmark_quick(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sweeps.py"), "--quick", "--repeats", "1",
+                           "--out", str(out)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    sizes = list(r["train_pairs_per_fraction"].values())
+    assert len(sizes) == 4 and sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert set(r["ms_per_step"]) == {"padded", "grouped", *(f"alone_{f}" for f in r["train_pairs_per_fraction"])}
+    assert _positive(r["padded_over_grouped"]) and _positive(r["grouped_over_sum_of_cells"])

@@ -2,6 +2,7 @@
 failed start. Each ends in a one-line error and a non-zero exit, or in a correct recovery, and
 nothing already on disk is lost."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -184,3 +185,20 @@ def test_check_exits_0_when_every_claim_holds(finished, monkeypatch):
     assert main(["check", str(finished)]) == 0
     monkeypatch.setattr(toymodels.cli, "evaluate_run", judged(Claim.cannot_judge("x", "s", "p", "c", "no test pairs")))
     assert main(["check", str(finished)]) == 1  # a claim that cannot be judged is not a claim that holds
+
+
+def test_a_run_from_another_version_of_the_model_is_refused_in_one_line(finished, monkeypatch, capsys):
+    """Params whose tree is not what this version builds (a stack added since, a resized layer)
+    end in one line naming what differs, never a KeyError from inside an analysis."""
+    recipe = toymodels.registry.get("grokking")
+    toymodels.pipeline.same_model(recipe, load_run(finished))  # what this version built: accepted
+
+    def grown(cfg):  # as if a later version had added a parameter
+        task = recipe.task(cfg)
+        init = lambda key: {**task.init_params(key), "W_new": jax.numpy.zeros(3)}  # noqa: E731
+        return dataclasses.replace(task, init_params=init)
+
+    monkeypatch.setattr(toymodels.pipeline.registry, "get", lambda name: dataclasses.replace(recipe, task=grown))
+    assert main(["check", str(finished)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "W_new" in err[0] and "older version" in err[0], err

@@ -325,16 +325,20 @@ def _parts(task: Task, state: dict, hp: dict, data, sharding: NamedSharding, dev
 def _take(state: dict, part: _Part) -> dict:
     if part.idx is None:
         return state
-    return jax.device_put(jax.tree_util.tree_map(lambda x: x[part.idx], state), part.sharding)
+    return jax.device_put(_gather(state, part.idx), part.sharding)
 
 
 def _put(state: dict, part: _Part, sub: dict, sharding: NamedSharding) -> dict:
     if part.idx is None:
         return sub
     whole = NamedSharding(sharding.mesh, PartitionSpec())  # the group's rows, onto the state's devices
-    sub = jax.device_put(sub, whole)
-    state = jax.tree_util.tree_map(lambda x, s: x.at[part.idx].set(s), state, sub)
-    return jax.device_put(state, sharding)
+    return jax.device_put(_scatter(state, part.idx, jax.device_put(sub, whole)), sharding)
+
+
+# One compiled call per group and chunk, not one eager operation per leaf.
+_gather = jax.jit(lambda state, idx: jax.tree_util.tree_map(lambda x: x[idx], state))
+_scatter = jax.jit(lambda state, idx, sub: jax.tree_util.tree_map(lambda x, s: x.at[idx].set(s), state, sub),
+                   donate_argnums=0)
 
 
 def _gathered(n: int, results: list[tuple[np.ndarray | None, dict]]) -> dict[str, np.ndarray]:

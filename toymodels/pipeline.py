@@ -123,7 +123,9 @@ def reproduce(name: str, preset: str = "quick", seeds: int | None = None, out: s
 def _report(recipe: Recipe, spec: dict, out: Path, figure: str | None, progress: bool, timings: dict) -> dict:
     """Analyse, plot and write report.json for a trained run."""
     with _stage("analysing", progress, timings, "analyse_s"):
-        judged = evaluate(recipe, load_run(out))
+        run = load_run(out)
+        same_model(recipe, run)
+        judged = evaluate(recipe, run)
     with _stage("drawing figures", progress, timings, "figures_s"):
         figures, note = draw(recipe, judged, spec["sweep"], out, figure)
     rows = [row for c in judged for row in c.rows]
@@ -148,10 +150,28 @@ def evaluate_run(path: str | Path) -> list["JudgedCell"]:
     """`evaluate` on a finished run directory read back from disk."""
     run = load_run(path)
     recipe = registry.get(run.spec["experiment"])
+    same_model(recipe, run)
     if run.steps[-1] != int(run.config["steps"]):  # load_run has checked metrics against checkpoints
         raise RunDirError(f"{run.path} has not finished training (last checkpoint: step {run.steps[-1]} of "
                           f"{run.config['steps']}); run its command again to finish it")
     return evaluate(recipe, run)
+
+
+def same_model(recipe: Recipe, run: Run) -> None:
+    """Refuse, in one line, a run whose saved params are not the tree this version of the toy
+    builds from the run's config (a run directory from an older version)."""
+    try:
+        cfg = type(next(iter(recipe.presets.values())))(**run.config)
+        built = jax.eval_shape(recipe.task(cfg).init_params, jax.random.PRNGKey(0))
+    except (TypeError, ConfigError) as e:
+        raise RunDirError(f"{run.path}/config.json is not a config this version of toymodels reads ({e})") from None
+    want = {jax.tree_util.keystr(k): x.shape for k, x in jax.tree_util.tree_leaves_with_path(built)}
+    have = {jax.tree_util.keystr(k): x.shape[2:] for k, x in jax.tree_util.tree_leaves_with_path(run.params)}
+    differ = sorted(set(want) ^ set(have)) or sorted(k for k in want if want[k] != have[k])
+    if differ:
+        raise RunDirError(f"{run.path} holds params this version of toymodels does not build from its config "
+                          f"(they differ in {', '.join(differ[:4])}): an older version's run; train it again "
+                          f"in a new directory")
 
 
 @dataclasses.dataclass
