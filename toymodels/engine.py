@@ -3,6 +3,10 @@ program, vmapped over instances, `lax.scan` over steps, the instance axis sharde
 device. The engine knows nothing of any task beyond the four functions of `Task`, and nothing
 of files beyond the `Store` it is handed.
 
+On a CPU, instances whose operations are large train in blocks, one block after another
+(`choose_block`, `in_blocks`); data whose size differs between instances (a train-fraction
+sweep) trains as one program per size (`Grouped`).
+
 Under several processes (after `jax.distributed.initialize()`, e.g. one per GPU node or TPU
 host) the same code is JAX's multi-controller program: every process runs `train` with the
 same inputs, `jax.devices()` is every process's devices, and the instance axis is sharded over
