@@ -66,14 +66,19 @@ def test_grokking_benchmark_quick(tmp_path):
     assert vs["measured"] is None and vs["skipped_reason"]
 
 
-def test_saes_benchmark_quick(tmp_path):
+def _bench(tmp_path, script: str, *args: str) -> dict:
+    """Run benchmarks/<script> --quick (one plain device) and return its JSON."""
     out = tmp_path / "bench.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("XLA_FLAGS", None)
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "saes.py"), "--quick", "--out", str(out)],
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", *args, "--out", str(out)],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    r = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_saes_benchmark_quick(tmp_path):
+    r = _bench(tmp_path, "saes.py")
     assert r["relu_1"]["instances"] == 1 and r["relu_64"]["instances"] == 4  # --quick: 4 seeds stand in for 64
     for key in ("ms_per_step", "instance_steps_per_s"):
         assert _positive(r["relu_1"][key]) and _positive(r["relu_64"][key]), key
@@ -83,28 +88,14 @@ def test_saes_benchmark_quick(tmp_path):
 
 
 def test_stages_benchmark_quick(tmp_path):
-    out = tmp_path / "bench.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env.pop("XLA_FLAGS", None)
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stages.py"), "--quick", "--toys", "saes",
-                           "--out", str(out)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    row = json.loads(out.read_text())["presets"]["saes"]
+    row = _bench(tmp_path, "stages.py", "--toys", "saes")["presets"]["saes"]
     for key in ("compile_s", "train_s", "analyse_s", "figures_s", "process_wall_s"):
         assert _positive(row[key]), key
     assert row["compile_s"] < row["train_s"] < row["process_wall_s"]
 
 
 def test_sweeps_benchmark_quick(tmp_path):
-    out = tmp_path / "bench.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env.pop("XLA_FLAGS", None)
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sweeps.py"), "--quick", "--repeats", "1",
-                           "--out", str(out)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    r = json.loads(out.read_text())
+    r = _bench(tmp_path, "sweeps.py", "--repeats", "1")
     sizes = list(r["train_pairs_per_fraction"].values())
     assert len(sizes) == 4 and sizes == sorted(sizes) and sizes[0] < sizes[-1]
     assert set(r["ms_per_step"]) == {"padded", "grouped", *(f"alone_{f}" for f in r["train_pairs_per_fraction"])}
