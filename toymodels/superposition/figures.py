@@ -133,9 +133,12 @@ def dimensionality(results: Results):
     N = s.d_star.shape[0]
     for i in range(N):
         rep = s.norms[i] >= A.REPRESENTED
-        xs = np.broadcast_to(x[:, None], rep.shape)
-        ax.scatter(xs[rep] * np.exp(np.random.default_rng(i).normal(0, 0.015, rep.sum())), s.dimensionality[i][rep],
-                   s=3, alpha=0.35, color="tab:blue", label="D_i (represented features)" if i == 0 else None)
+        pent = results.geometry_pentagons.member[i] & rep
+        xs = np.broadcast_to(x[:, None], rep.shape) * np.exp(np.random.default_rng(i).normal(0, 0.015, rep.shape))
+        ax.scatter(xs[rep & ~pent], s.dimensionality[i][rep & ~pent], s=3, alpha=0.35, color="tab:blue",
+                   label="D_i (represented features)" if i == 0 else None)
+        ax.scatter(xs[pent], s.dimensionality[i][pent], s=6, alpha=0.8, color="tab:red",
+                   label="D_i of pentagon members" if i == 0 and pent.any() else None)
         ax.plot(x, s.d_star[i], "k-", lw=1.5, alpha=0.8 if N == 1 else 0.5,
                 label="D* = m / ||W||_F^2" if i == 0 else None)
     ax.set_xscale("log")
