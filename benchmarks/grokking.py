@@ -41,11 +41,13 @@ from harness import (  # benchmarks/ is on sys.path when run as a script
     against_peak,
     environment,
     finish,
+    interleaved,
     matmul_peak,
     parser,
     rounded,
     stats,
     timed,
+    without_metrics,
 )
 
 from toymodels import engine  # noqa: E402
@@ -131,6 +133,35 @@ def place(n: int, *trees):
     """The first n instances of each host tree, placed with the engine's instance sharding."""
     sharding = engine.instance_sharding(n)
     return jax.device_put(jax.tree_util.tree_map(lambda x: np.array(x[:n]), trees), sharding)
+
+
+def train_only_scaling(task, host_state, host_hp, host_data, steps: int, repeats: int, platform: str) -> dict:
+    """Per instance-step of training alone (chunks without metrics, nothing subtracted, all of
+    `steps` steps), for every seed count in the engine's blocks and all vmapped, interleaved in
+    one process: the like-for-like ratio against one seed alone."""
+    task = without_metrics(task)
+    fns, seeds, blocks = {}, {}, {}
+    for n in SEED_COUNTS:
+        state, hp, data = place(n, host_state, host_hp, host_data)
+        blocks[str(n)] = engine.choose_block(task, state, hp, data, platform=platform)
+        for layout, b in (("engine_blocks", blocks[str(n)]), ("vmap_all", None)):
+            if layout == "vmap_all" and blocks[str(n)] is None:
+                continue  # the same program
+            s = jax.tree_util.tree_map(lambda x: x.copy(), state)
+            chunk = engine.make_chunk(task, steps, b).lower(s, hp, data).compile()
+            box = {"state": s}
+
+            def run(chunk=chunk, box=box, hp=hp, data=data):
+                box["state"], m = chunk(box["state"], hp, data)
+                jax.block_until_ready((box["state"], m))
+
+            run()  # warm-up
+            fns[f"{n}_{layout}"], seeds[f"{n}_{layout}"] = run, n
+    times = interleaved(fns, repeats)
+    per = {k: statistics.median(v) / steps / seeds[k] for k, v in times.items()}
+    one = per["1_engine_blocks"]
+    return {"chunk_steps": steps, "blocks": blocks, "ms_per_instance_step": {k: rounded(1e3 * v) for k, v in per.items()},
+            "vs_1_seed": {k: rounded(v / one, 3) for k, v in per.items()}}
 
 
 def full_forward_task(task: engine.Task, p: int) -> engine.Task:
@@ -414,6 +445,9 @@ def run(args) -> dict:
             row[layout]["instance_throughput_vs_1_seed"] = rounded(row[layout]["instance_steps_per_s"] / base, 3)
     out["seeds_scaling"] = scaling
 
+    out["seeds_scaling_train_only"] = train_only_scaling(task, host_state, host_hp, host_data,
+                                                         sz.seed_chunk_steps[max(SEED_COUNTS)], R, platform)
+
     log("[5/6] fast (last_logits) vs full (run_with_cache) forward ...")
     full_task = full_forward_task(task, cfg.p)
     state_f, _, _ = place(1, host_state, host_hp, host_data)
@@ -481,6 +515,8 @@ def summary(r: dict) -> str:
     if f.get("xla_gflops_per_s") is not None:
         lines.append(f"  XLA-counted           {f['xla_gflops_per_step']} GFLOP/step -> {f['xla_gflops_per_s']:.1f} GFLOP/s "
                      f"= {100 * f['xla_fraction_of_matmul_peak']:.0f}% of peak")
+    t = r["seeds_scaling_train_only"]["vs_1_seed"]
+    lines.append("  training alone, per instance vs 1 seed: " + ", ".join(f"{k} {v:.2f}x" for k, v in t.items()))
     for n, v in s.items():
         e, a = v["engine_blocks"], v["vmap_all"]
         lines.append(f"  {n:>3} seeds             {e['instance_steps_per_s']:.3g} instance-steps/s in blocks of {v['block'] or n} "

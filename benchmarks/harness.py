@@ -7,6 +7,7 @@ them on sys.path."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -28,6 +29,12 @@ from toymodels import engine  # noqa: E402
 from toymodels.pipeline import engine_inputs, resolve  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def without_metrics(task: engine.Task) -> engine.Task:
+    """The task with no metrics of its own (the chunk still checks divergence): chunks of it time
+    the training steps alone, with nothing to subtract."""
+    return dataclasses.replace(task, metrics=lambda *args: {})
 
 
 def rounded(x: float, digits: int = 4) -> float:
@@ -59,13 +66,16 @@ class EngineChunk:
     puts it. `run()` advances the state by one chunk and blocks."""
 
     def __init__(self, name: str, preset: str, steps: int, seeds: int | None = None, sets: tuple[str, ...] = (),
-                 task: engine.Task | None = None, block: int | None | str = "auto"):
+                 task: engine.Task | None = None, block: int | None | str = "auto", train_only: bool = False):
         """task: train this instead of the recipe's task (e.g. another formulation of its loss).
-        block: instances vmapped at once, as engine.make_chunk; "auto": the engine's own choice."""
+        block: instances vmapped at once, as engine.make_chunk; "auto": the engine's own choice.
+        train_only: the chunk evaluates no metrics (`train_only`), so it times training alone."""
         self.recipe, self.cfg, spec = resolve(name, preset, seeds, sets)
         self.instances = spec["instances"]
         keys, self.hp = engine_inputs(self.instances)
         self.task = task or self.recipe.task(self.cfg)
+        if train_only:
+            self.task = without_metrics(self.task)
         self.data = self.recipe.make_data(self.cfg, self.instances)
         sharding = engine.instance_sharding(len(self.instances))
         keys, self.hp, self.data = jax.device_put((keys, self.hp, self.data), sharding)

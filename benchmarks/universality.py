@@ -17,11 +17,14 @@ Also extrapolates the paper run (250k epochs x 50 seeds) from the 50-seed rate.
 from __future__ import annotations
 
 import numpy as np
+import statistics
+
 from harness import (
     EngineChunk,
     against_peak,
     environment,
     finish,
+    interleaved,
     matmul_peak,
     matmul_size,
     parser,
@@ -54,6 +57,24 @@ def measure(n_seeds: int, chunk: int, repeats: int, sets: tuple[str, ...], peak:
             "compile_s": rounded(bench.compile_s)}
 
 
+def per_seed_train_only(chunks: dict, repeats: int, sets: tuple[str, ...]) -> dict:
+    """Per seed-epoch of training alone (chunks without metrics, nothing subtracted), 1 seed and
+    the largest seed count in the engine's blocks and all vmapped, interleaved in one process:
+    the like-for-like ratio against one seed alone."""
+    n = max(chunks)
+    runs = {"1": EngineChunk("universality", "paper", chunks[1], 1, sets, train_only=True),
+            f"{n}_engine_blocks": EngineChunk("universality", "paper", chunks[1], n, sets, train_only=True),
+            f"{n}_vmap_all": EngineChunk("universality", "paper", chunks[1], n, sets, block=None, train_only=True)}
+    for bench in runs.values():
+        bench.run()  # warm-up
+    times = interleaved({k: b.run for k, b in runs.items()}, repeats)
+    seeds = {k: int(k.split("_")[0]) for k in runs}
+    per = {k: statistics.median(v) / chunks[1] / seeds[k] for k, v in times.items()}
+    return {"chunk_epochs": chunks[1], "block": runs[f"{n}_engine_blocks"].block,
+            "ms_per_seed_epoch": {k: rounded(1e3 * v) for k, v in per.items()},
+            "vs_1_seed": {k: rounded(v / per["1"], 3) for k, v in per.items()}}
+
+
 def main(argv=None) -> dict:
     args = parser(__doc__, repeats=3).parse_args(argv)
     sets = ("group=S3", "d_embed=16", "d_hidden=16") if args.quick else ()
@@ -66,8 +87,10 @@ def main(argv=None) -> dict:
     for row in rows + vmapped:  # per-seed time of one seed alone over per-seed time here: >= 1 meets the target
         row["seed_throughput_vs_1_seed"] = row["ms_per_step"] and one and rounded(one * row["seeds"] / row["ms_per_step"], 3)
     rate = rows[-1]["epochs_per_s"]
+    per_seed = per_seed_train_only(chunks, args.repeats, sets)
     result = {"benchmark": "universality S5 MLP (paper preset)" + (" [quick smoke]" if args.quick else ""),
               **environment(), "matmul_peak": peak, "by_seeds": rows, "by_seeds_all_vmapped": vmapped,
+              "per_seed_train_only": per_seed,
               "paper_run_hours_at_measured_rate": rounded(250_000 / rate / 3600),
               "note": "epochs are full-batch steps over the train pairs (5760 for S5 at 40%); medians of --repeats "
                       "chunks; flops: analytic count of the step (all seeds) over ms_per_step"}

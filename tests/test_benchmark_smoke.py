@@ -52,6 +52,11 @@ def test_grokking_benchmark_quick(tmp_path):
             for key in ("ms_per_step", "steps_per_s", "instance_steps_per_s", "instance_throughput_vs_1_seed"):
                 assert _positive(v[layout][key]), (n, layout, key)
 
+    alone = r["seeds_scaling_train_only"]
+    assert alone["vs_1_seed"]["1_engine_blocks"] == 1.0
+    assert all(_positive(alone["ms_per_instance_step"][k]) for k in alone["vs_1_seed"])
+    assert {k.split("_")[0] for k in alone["vs_1_seed"]} == {"1", "8", "64"}
+
     fv = r["fast_vs_full_forward"]
     for key in ("fast_ms_per_step", "full_ms_per_step", "full_over_fast"):
         assert _positive(fv[key]), key
