@@ -137,7 +137,7 @@ def test_dry_run_prints_the_resolved_config_and_writes_nothing(tmp_path, capsys)
     out = tmp_path / "run"
     assert main([*ARGS, "--set", "frac_train=0.5,0.7", "--dry-run", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "grokking (quick): 4 instances as one program" in printed
+    assert "grokking (quick): 4 instances as 2 programs, one per frac_train" in printed
     assert "  p = 11" in printed and "swept: frac_train over 0.5, 0.7" in printed
     assert not out.exists()
 

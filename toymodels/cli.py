@@ -104,9 +104,11 @@ def _non_defaults(cfg) -> list[str]:
 
 def _dry_run(name: str, preset: str, seeds: int | None, sets: tuple[str, ...], out: str) -> None:
     """What `reproduce` would train, and where, without writing anything."""
-    _, cfg, spec = resolve(name, preset, seeds, sets)
+    recipe, cfg, spec = resolve(name, preset, seeds, sets)
     n = len(spec["instances"])
-    print(f"{name} ({preset}): {n} instance{'s' * (n != 1)} as one program, into {out}")
+    sizes = {tuple(i[k] for k in recipe.data_shape_keys) for i in spec["instances"]}
+    how = "as one program" if len(sizes) == 1 else f"as {len(sizes)} programs, one per {', '.join(recipe.data_shape_keys)}"
+    print(f"{name} ({preset}): {n} instance{'s' * (n != 1)} {how}, into {out}")
     for key, value in spec["config"].items():
         print(f"  {key} = {value}")
     for key, values in spec["sweep"].items():
