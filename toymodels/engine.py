@@ -179,8 +179,8 @@ def in_blocks(fn: Callable, block: int | None) -> Callable:
 # out of cache, and per-instance time rises (1.25-1.8x at 64 grokking seeds); such instances
 # train faster one after another. Small operations (SAEs, memorisation tables, the many small
 # superposition stacks) gain from vmapping. The threshold sits between the two kinds measured
-# (benchmarks/blocks.py): superposition 0.3 MFLOP per operation gained from vmapping, S5 2.6 and
-# grokking 7.8 lost.
+# on a 2-core CPU (by `flops_per_op`): superposition at 0.24-0.48 MFLOP per operation gained from
+# vmapping; the S5 MLP (1.5) and grokking at p=113 (4.2) lost.
 CPU_FLOPS_PER_OP = 1e6
 
 
