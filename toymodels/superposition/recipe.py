@@ -281,15 +281,23 @@ def _fmt_points(points: list[dict]) -> str:
                      for v in points)
 
 
+def _points(sweep: A.SetSweep) -> list[list[dict]]:
+    """Every instance's `_sweep_point`s, sparsity by sparsity."""
+    return [[_sweep_point(sweep, i, j) for j in range(sweep.stack.grid[1])] for i in range(sweep.W.shape[0])]
+
+
+def _every_point(sweep: A.SetSweep, pairs_ok) -> tuple[list[dict], list[bool]]:
+    """Per instance: its points, and whether at every sparsity every feature is represented and
+    pairs_ok(point) holds."""
+    points = _points(sweep)
+    return ([{"points": p} for p in points],
+            [all(all(v["pairs_represented"]) and pairs_ok(v) for v in p) for p in points])
+
+
 def _correlated_orthogonal(sweeps: dict[str, A.SetSweep]) -> Claim:
     sweep = sweeps["corr_pairs"]
     g, (t, P) = sweep.stack, sweep.stack.grid
-    per, ok = [], []
-    for i in range(sweep.W.shape[0]):
-        points = [_sweep_point(sweep, i, j) for j in range(P)]
-        per.append({"points": points})
-        ok.append(all(all(v["pairs_represented"]) and max(abs(c) for c in v["pair_cos"]) <= ORTHOGONAL_COS
-                      for v in points))
+    per, ok = _every_point(sweep, lambda v: max(abs(c) for c in v["pair_cos"]) <= ORTHOGONAL_COS)
     return Claim.measure(
         "correlated_orthogonal",
         f"correlated features ({g.n // 2} pairs that are present together, m={g.m}) are placed orthogonally to "
@@ -307,11 +315,7 @@ def _correlated_orthogonal(sweeps: dict[str, A.SetSweep]) -> Claim:
 def _anticorrelated_antipodal(sweeps: dict[str, A.SetSweep]) -> Claim:
     sweep = sweeps["anti_pairs"]
     g, (t, P) = sweep.stack, sweep.stack.grid
-    per, ok = [], []
-    for i in range(sweep.W.shape[0]):
-        points = [_sweep_point(sweep, i, j) for j in range(P)]
-        per.append({"points": points})
-        ok.append(all(all(v["pairs_represented"]) and max(v["pair_cos"]) <= ANTIPODAL_COS for v in points))
+    per, ok = _every_point(sweep, lambda v: max(v["pair_cos"]) <= ANTIPODAL_COS)
     return Claim.measure(
         "anticorrelated_antipodal",
         f"anti-correlated features ({g.n // 2} pairs whose features are never present together, m={g.m}) are put in "
@@ -332,8 +336,7 @@ def _anticorrelated_antipodal(sweeps: dict[str, A.SetSweep]) -> Claim:
 
 def _collapse_points(sweeps: dict[str, A.SetSweep]) -> tuple[A.SetSweep, list[list[dict]]]:
     sweep = sweeps["corr_collapse"]
-    P = sweep.stack.grid[1]
-    return sweep, [[_sweep_point(sweep, i, j) for j in range(P)] for i in range(sweep.W.shape[0])]
+    return sweep, _points(sweep)
 
 
 def _correlated_collapse(sweeps: dict[str, A.SetSweep]) -> Claim:
