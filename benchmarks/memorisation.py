@@ -11,6 +11,10 @@ machine's matmul peak and the analytic FLOPs of a step.
 Medians over --repeats timed chunks after a compile and a warm-up call (benchmarks/harness.py);
 `chunk_s` includes the chunk's end-of-chunk metric evaluation, `ms_per_step` subtracts it (timed
 on its own) and is what the FLOP rates divide.
+
+Every grid is timed under AdamW, whose step is the one forward and backward FORMULA counts. The
+quick preset trains with L-BFGS, whose iterations add the line search's evaluations (an
+iteration costs about 5x an AdamW step on the quick grid: README, memorisation).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ def memoriser_flops(n: int, w: int, d: int, layers: int, train_embed: bool) -> f
 
 
 def measure(preset: str, sets: tuple, steps: int, repeats: int, peak: dict, seeds: int | None = None) -> dict:
-    bench = EngineChunk("memorisation", preset, steps, seeds, sets)
+    bench = EngineChunk("memorisation", preset, steps, seeds, sets + ("optimizer=adamw",))
     chunk = stats(bench.seconds(repeats))
     step = bench.step_seconds(repeats)
     med, n = chunk["median"], len(bench.instances)

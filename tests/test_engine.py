@@ -200,3 +200,30 @@ def test_a_train_fraction_sweep_in_groups_equals_one_padded_program():
     _close(s_grouped["params"], s_padded["params"], rtol=1e-4, atol=1e-5)
     for k in m_padded:
         np.testing.assert_allclose(m_grouped[k], m_padded[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def _quadratic_task(**kw):
+    """Per instance: minimise sum(a * (x - c)^2) over x in R^3, with a and c in the data."""
+    import jax.numpy as jnp
+    import optax
+    return engine.Task(
+        init_params=lambda key: {"x": jax.random.normal(key, (3,))},
+        loss=lambda p, d, *key: jnp.sum(d["a"] * (p["x"] - d["c"]) ** 2),
+        metrics=lambda p, d, *key: {"loss": jnp.sum(d["a"] * (p["x"] - d["c"]) ** 2)},
+        optimizer=lambda hp: optax.lbfgs(), **kw)
+
+
+def test_a_line_search_task_gets_its_loss_and_reaches_each_instances_minimum():
+    """optax.lbfgs needs value=, grad= and value_fn= at every update: without them it cannot run,
+    with them each of 4 vmapped instances lands on its own minimum."""
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    rng = np.random.default_rng(0)
+    data = {"a": rng.uniform(0.5, 5.0, (4, 3)).astype(np.float32), "c": rng.normal(size=(4, 3)).astype(np.float32)}
+    schedule = engine.Schedule.make(20, 10, 0, 0)
+    state, metrics = engine.train(_quadratic_task(line_search=True), keys, {}, data, schedule, progress=False)
+    np.testing.assert_allclose(np.asarray(state["params"]["x"]), data["c"], atol=1e-4)
+    assert np.all(metrics["loss"][-1] < 1e-7)
+    with pytest.raises(Exception):  # the same optimizer, not given its loss
+        engine.train(_quadratic_task(), keys, {}, data, schedule, progress=False)
+    with pytest.raises(ValueError, match="line search"):
+        _quadratic_task(line_search=True, stochastic=True)

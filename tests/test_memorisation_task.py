@@ -219,3 +219,41 @@ def test_masked_neurons_get_exactly_zero_gradient_and_no_effect():
     assert np.all(np.asarray(g["b_in"])[:, 2:] == 0)
     garbage = {**p, "W_in": p["W_in"].at[:, :, 2:].set(7.0), "W_out": p["W_out"].at[:, 2:].set(-3.0)}
     np.testing.assert_array_equal(M.forward(p, data), M.forward(garbage, data))
+
+
+def test_under_lbfgs_a_masked_instance_equals_the_narrower_model_and_frozen_parameters_stay_put():
+    """L-BFGS's directions mix every coordinate of the tree: the padding (zero gradient always) and
+    the frozen embeddings (gradient stopped) must still never move, and a padded instance must
+    train like the unpadded model."""
+    inst = {"n": 5, "width": 3, "structured": False, "lr": 3e-3, "weight_decay": 0.0, "seed": 3}
+    big = {**inst, "n": 7, "width": 6, "seed": 4}
+    wide = Config(n=5, width=3, max_n=9, max_width=8, d=6, optimizer="lbfgs")
+    narrow = dataclasses.replace(wide, max_n=5, max_width=3)
+    s_wide, h_wide = _train(wide, [inst, big])
+    s_narrow, h_narrow = _train(narrow, [inst])
+    assert h_narrow["train_loss"][-1, 0] < 0.8 * h_narrow["train_loss"][0, 0]  # it trains
+    np.testing.assert_allclose(h_wide["train_loss"][:, 0], h_narrow["train_loss"][:, 0], rtol=1e-3, atol=1e-6)
+    pw = jax.tree_util.tree_map(lambda x: np.asarray(x[0]), s_wide["params"])
+    pn = jax.tree_util.tree_map(lambda x: np.asarray(x[0]), s_narrow["params"])
+    np.testing.assert_allclose(pw["W_in"][:, :, :3], pn["W_in"], rtol=1e-3, atol=1e-4)  # sums in another order, 30 times
+    init = jax.tree_util.tree_map(np.asarray, M.init_params(wide, jax.random.PRNGKey(3)))
+    for name in ("E0", "E1"):
+        np.testing.assert_allclose(pw[name], init[name], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(pw["W_in"][:, :, 3:], init["W_in"][:, :, 3:], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(pw["W_out"][:, 3:], init["W_out"][:, 3:], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("sets, message", [
+    ({"weight_decay": 0.1}, "needs --set optimizer=adamw"), ({"optimizer": "sgd"}, "unknown optimizer")])
+def test_lbfgs_settings_it_cannot_honour_are_refused(sets, message):
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(Config(optimizer="lbfgs"), **sets).validate()
+
+
+def test_a_swept_learning_rate_under_lbfgs_is_refused_not_trained_twice():
+    from toymodels.memorisation.config import canonical
+    cfg = Config(optimizer="lbfgs")
+    assert canonical({"lr": cfg.lr, "weight_decay": 0.0}, cfg) == {"lr": cfg.lr, "weight_decay": 0.0}
+    with pytest.raises(ConfigError, match="lr=0.01 is an AdamW setting"):
+        canonical({"lr": 0.01, "weight_decay": 0.0}, cfg)
+    assert canonical({"lr": 0.01}, Config()) == {"lr": 0.01}  # AdamW: a real sweep

@@ -44,6 +44,10 @@ class Task:
     A stochastic task (fresh batches every step) takes a PRNG key last: loss(params, data, key)
     and metrics(params, data, key). The engine keeps each instance's key in the train state, so
     a resumed run draws exactly the batches an uninterrupted one would.
+
+    line_search: the optimizer's update also gets value=, grad= and value_fn= (the instance's loss
+    as a function of params), as optax.lbfgs needs, and the value and gradient come from the
+    line search's state where it stored them; full-batch (not stochastic) tasks only.
     """
 
     init_params: Callable[[jax.Array], Params]
@@ -51,6 +55,11 @@ class Task:
     metrics: Callable[..., dict[str, jax.Array]]
     optimizer: Callable[[dict], optax.GradientTransformation]
     stochastic: bool = False
+    line_search: bool = False
+
+    def __post_init__(self):
+        if self.line_search and self.stochastic:
+            raise ValueError("a line search needs the same loss at every evaluation: not with fresh batches")
 
 
 class Store(Protocol):
@@ -128,9 +137,16 @@ def _step(task: Task, hp_i, data_i) -> Callable:
         if task.stochastic:
             key, batch_key = jax.random.split(s["key"])
             grads = jax.grad(task.loss)(s["params"], data_i, batch_key)
+            extra = {}
+        elif task.line_search:
+            value_fn = lambda p: task.loss(p, data_i)  # noqa: E731
+            # the line search already took the gradient at the point it accepted: reuse it
+            value, grads = optax.value_and_grad_from_state(value_fn)(s["params"], state=s["opt_state"])
+            extra = {"value": value, "grad": grads, "value_fn": value_fn}
         else:
             grads = jax.grad(task.loss)(s["params"], data_i)
-        updates, opt_state = tx.update(grads, s["opt_state"], s["params"])
+            extra = {}
+        updates, opt_state = tx.update(grads, s["opt_state"], s["params"], **extra)
         new = {"params": optax.apply_updates(s["params"], updates), "opt_state": opt_state}
         if task.stochastic:
             new["key"] = key

@@ -12,6 +12,7 @@ from toymodels.errors import ConfigError
 
 LABEL_KINDS = ("random", "row", "xor")
 ACTIVATIONS = ("gelu", "relu")
+OPTIMIZERS = ("adamw", "lbfgs")
 MAX_PAIRS = 2**24  # every analysis holds per-pair, per-neuron arrays of all n^2 pairs
 
 
@@ -30,6 +31,7 @@ class Config(TrainConfig):
     out_init: float = 0.01       # W_out's init scale relative to N(0, 1/d): MLPs start writing almost nothing
     frac_train: float = 0.8      # structured labels: share of pairs trained on
     table_seed: int = 0
+    optimizer: str = "adamw"     # "adamw" (lr, schedule, weight decay) or "lbfgs" (full batch, line search, no lr)
     lr: float = 3e-3
     warmup_steps: int = 50
     final_lr_frac: float = 0.05  # cosine decay of the learning rate to this fraction at the end
@@ -58,7 +60,23 @@ class Config(TrainConfig):
             raise ConfigError(f"layers must be 1 or 2 (got {self.layers})")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"unknown activation {self.activation!r}; known: {', '.join(ACTIVATIONS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+        if self.optimizer == "lbfgs" and self.weight_decay:
+            raise ConfigError(f"weight_decay={self.weight_decay} needs --set optimizer=adamw (L-BFGS minimises "
+                              "the loss alone)")
         require_fraction("frac_train", self.frac_train)
         if not 0.0 <= self.final_lr_frac <= 1.0:  # 0 allowed: decay to nothing
             raise ConfigError(f"final_lr_frac must lie in [0, 1] (got {self.final_lr_frac})")
         require_non_negative(self, "warmup_steps")
+
+
+def canonical(instance: dict, cfg: Config) -> dict:
+    """The instance as trained: under L-BFGS a swept lr or weight decay would train the same
+    model over and over, so it is refused."""
+    if cfg.optimizer == "lbfgs":
+        for key, default in (("lr", cfg.lr), ("weight_decay", 0.0)):
+            if instance.get(key, default) != default:
+                raise ConfigError(f"{key}={instance[key]} is an AdamW setting: L-BFGS picks its own step by "
+                                  "line search; sweep it with --set optimizer=adamw")
+    return instance
