@@ -257,3 +257,18 @@ def test_a_swept_learning_rate_under_lbfgs_is_refused_not_trained_twice():
     with pytest.raises(ConfigError, match="lr=0.01 is an AdamW setting"):
         canonical({"lr": 0.01, "weight_decay": 0.0}, cfg)
     assert canonical({"lr": 0.01}, Config()) == {"lr": 0.01}  # AdamW: a real sweep
+
+
+@pytest.mark.parametrize("max_step, blows_up", [(M.LBFGS_MAX_STEP, False), (1e30, True)])
+def test_lbfgs_step_cap_keeps_an_exactly_stored_table_finite(monkeypatch, max_step, blows_up):
+    """A table the network stores exactly has a loss that flattens towards 0, and the curvature
+    estimate with it: uncapped L-BFGS steps took these two instances to a loss of 30 (in 100
+    iterations) and 5e19 (at ~1,100). With the cap every loss stays at or below its start."""
+    monkeypatch.setattr(M, "LBFGS_MAX_STEP", max_step)
+    cfg = Config(n=6, width=2, max_n=8, max_width=4, d=8, optimizer="lbfgs")
+    insts = [{"n": 6, "width": 2, "structured": False, "lr": cfg.lr, "weight_decay": 0.0, "seed": 0},
+             {"n": 8, "width": 2, "structured": False, "lr": cfg.lr, "weight_decay": 0.0, "seed": 1}]
+    _, hist = _train(cfg, insts, steps=1200)
+    loss = hist["train_loss"]
+    fine = bool(np.all(np.isfinite(loss)) and np.all(loss[1:] <= loss[:1] + 1e-6))
+    assert fine != blows_up, loss.max(axis=0)

@@ -287,17 +287,23 @@ def metrics(params: dict, data: dict, activation: str = "gelu") -> dict[str, jax
 
 LBFGS_MEMORY = 10     # optax's default history
 LBFGS_BACKTRACKS = 20  # shrinkings of the step (by 0.8 each) the line search may try in one iteration
+LBFGS_MAX_STEP = 1.0   # the longest step (global norm over the parameters) one iteration may take
 
 
 def optimizer(cfg: Config, hp: dict) -> optax.GradientTransformation:
-    """L-BFGS with a backtracking line search (full batch: the loss each step is the whole
-    table's, so a line search is exact); or AdamW with linear warmup then cosine decay to
+    """L-BFGS (optax.lbfgs's parts, with a cap on the step) and a backtracking line search
+    (full batch: the loss each step is the whole table's, so a line search is exact); or AdamW with linear warmup then cosine decay to
     final_lr_frac of lr (the decay keeps the learning rate proportional, as in PyTorch), the
     embeddings getting no update unless train_embed. Under L-BFGS the frozen embeddings stay
     put because their gradient is zero (`loss` stops it), so every direction leaves them alone."""
     if cfg.optimizer == "lbfgs":
-        return optax.lbfgs(memory_size=LBFGS_MEMORY, linesearch=optax.scale_by_backtracking_linesearch(
-            max_backtracking_steps=LBFGS_BACKTRACKS, store_grad=True))
+        return optax.chain(
+            optax.scale_by_lbfgs(memory_size=LBFGS_MEMORY),
+            # a trust region: once a table is stored exactly its loss flattens towards 0, the curvature
+            # estimate with it, and uncapped steps blew weights up to NaN or a loss of 1e19
+            optax.clip_by_global_norm(LBFGS_MAX_STEP),
+            optax.scale(-1.0),
+            optax.scale_by_backtracking_linesearch(max_backtracking_steps=LBFGS_BACKTRACKS, store_grad=True))
     sched = optax.warmup_cosine_decay_schedule(0.0, 1.0, max(cfg.warmup_steps, 1), max(cfg.steps, cfg.warmup_steps + 1),
                                                end_value=cfg.final_lr_frac)
     adamw = optax.adamw(lambda c: hp["lr"] * sched(c), weight_decay=hp["weight_decay"])
