@@ -209,13 +209,14 @@ def loss_curves(results: Results):
     per table size): the plateau the `converged` claim measures."""
     m = results.metrics
     grid = _grid(results)
-    fig, axes = subplots(max(len(grid), 1), size=(4.2, 3.4))
+    fig, axes = subplots(max(len(grid), 1), size=(4.2, 3.4), layout="constrained")
     for ax, (w, (sizes, idx)) in zip(axes, grid.items()):
         for n, row, c in zip(sizes, idx, _colors(len(sizes))):
             band(ax, m["step"], m["table_loss"][:, row], label=f"n={n}", color=c)
         ax.set_yscale("log")
-        ax.set(xlabel="step", ylabel="table loss (nats)", title=f"width {w}")
+        ax.set(xlabel="step", title=f"width {w}")
         ax.legend(fontsize=7)
+    axes[0].set_ylabel("table loss (nats)")
     fig.suptitle("Training loss on random tables")
     return fig
 
