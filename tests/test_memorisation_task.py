@@ -174,8 +174,8 @@ def test_bad_config_is_one_line(change, message):
     assert "\n" not in str(e.value)
 
 
-def _train(cfg, insts, steps=30):
-    cfg = dataclasses.replace(cfg, steps=steps, eval_every=10, warmup_steps=5)
+def _train(cfg, insts, steps=30, eval_every=10):
+    cfg = dataclasses.replace(cfg, steps=steps, eval_every=eval_every, warmup_steps=5)
     keys, hp = engine_inputs(insts)
     data = M.make_data(cfg, insts)
     state, hist = engine.train(task(cfg), keys, hp, data, cfg.schedule(), progress=False, devices=jax.devices()[:1])
@@ -262,13 +262,12 @@ def test_a_swept_learning_rate_under_lbfgs_is_refused_not_trained_twice():
 @pytest.mark.parametrize("max_step, blows_up", [(M.LBFGS_MAX_STEP, False), (1e30, True)])
 def test_lbfgs_step_cap_keeps_an_exactly_stored_table_finite(monkeypatch, max_step, blows_up):
     """A table the network stores exactly has a loss that flattens towards 0, and the curvature
-    estimate with it: uncapped L-BFGS steps took these two instances to a loss of 30 (in 100
-    iterations) and 5e19 (at ~1,100). With the cap every loss stays at or below its start."""
+    estimate with it: uncapped L-BFGS steps took this instance to a loss of 30 within 100
+    iterations (and others to 5e19 or NaN later). With the cap its loss stays at or below its start."""
     monkeypatch.setattr(M, "LBFGS_MAX_STEP", max_step)
     cfg = Config(n=6, width=2, max_n=8, max_width=4, d=8, optimizer="lbfgs")
-    insts = [{"n": 6, "width": 2, "structured": False, "lr": cfg.lr, "weight_decay": 0.0, "seed": 0},
-             {"n": 8, "width": 2, "structured": False, "lr": cfg.lr, "weight_decay": 0.0, "seed": 1}]
-    _, hist = _train(cfg, insts, steps=1200)
+    insts = [{"n": 6, "width": 2, "structured": False, "lr": cfg.lr, "weight_decay": 0.0, "seed": 0}]
+    _, hist = _train(cfg, insts, steps=200, eval_every=20)
     loss = hist["train_loss"]
     fine = bool(np.all(np.isfinite(loss)) and np.all(loss[1:] <= loss[:1] + 1e-6))
     assert fine != blows_up, loss.max(axis=0)
