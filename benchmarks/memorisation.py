@@ -14,7 +14,7 @@ on its own) and is what the FLOP rates divide.
 
 Every grid is timed under AdamW, whose step is the one forward and backward FORMULA counts. The
 quick preset trains with L-BFGS, whose iterations add the line search's evaluations (an
-iteration costs about 5x an AdamW step on the quick grid: README, memorisation).
+iteration costs about 7x an AdamW step on the quick grid: README, memorisation).
 """
 
 from __future__ import annotations

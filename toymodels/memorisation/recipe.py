@@ -30,7 +30,7 @@ PRESETS = {
     # models are over capacity at the larger tables; two seeds. L-BFGS, 10k iterations: near a
     # width's capacity AdamW never stops gaining bits (at 80k steps it still gained 0.05-0.15
     # bits per fact over the second half), while full-batch L-BFGS reaches a minimum that stores
-    # more. ~6 minutes on a 2-core CPU.
+    # more. ~9 minutes on a 2-core CPU.
     "quick": Config(n=16, width=4, max_n=40, max_width=16, d=16, optimizer="lbfgs", steps=10_000, eval_every=200,
                     seeds=2),
     # d = 32, widths 8-32 (1073-4193 parameters), tables 32^2-64^2 pairs, L-BFGS, 10k iterations
