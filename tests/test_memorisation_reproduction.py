@@ -9,6 +9,8 @@ from toymodels import load_run, reproduce
 from toymodels.memorisation import analyses as A
 from toymodels.memorisation.recipe import PRESET_SETS, RECIPE
 
+pytestmark = pytest.mark.xdist_group("memorisation")  # shares the tiny run with tests/test_toys.py
+
 
 def test_tiny_grid_makes_every_figure_and_a_measured_report(tiny_run):
     out = tiny_run("memorisation")

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 from conftest import tiny_args
 
 from toymodels import load_run
@@ -11,6 +12,8 @@ from toymodels.cli import main
 from toymodels.superposition.analyses import analyse
 from toymodels.superposition.figures import FIGURES
 from toymodels.superposition.recipe import claims
+
+pytestmark = pytest.mark.xdist_group("superposition")  # shares the tiny run with tests/test_toys.py
 
 
 def test_tiny_reproduce_makes_every_figure_and_a_report(tiny_run):

@@ -16,7 +16,7 @@ from toymodels.recipe import Claim
 from toymodels.store import _json_default
 
 
-@pytest.mark.parametrize("name", list(registry.RECIPES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(n)) for n in registry.RECIPES])
 def test_a_tiny_run_writes_every_figure_typed_results_and_typed_claims(tiny_run, name):
     out = tiny_run(name)
     run = load_run(out)
