@@ -16,9 +16,9 @@ Also extrapolates the paper run (250k epochs x 50 seeds) from the 50-seed rate.
 
 from __future__ import annotations
 
-import numpy as np
 import statistics
 
+import numpy as np
 from harness import (
     EngineChunk,
     against_peak,

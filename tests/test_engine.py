@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from toymodels import engine
@@ -204,8 +206,6 @@ def test_a_train_fraction_sweep_in_groups_equals_one_padded_program():
 
 def _quadratic_task(**kw):
     """Per instance: minimise sum(a * (x - c)^2) over x in R^3, with a and c in the data."""
-    import jax.numpy as jnp
-    import optax
     return engine.Task(
         init_params=lambda key: {"x": jax.random.normal(key, (3,))},
         loss=lambda p, d, *key: jnp.sum(d["a"] * (p["x"] - d["c"]) ** 2),

@@ -13,7 +13,7 @@ import jax
 from toymodels import registry
 from toymodels.config import TrainConfig
 from toymodels.errors import ConfigError, ToymodelsError
-from toymodels.pipeline import default_out, evaluate_run, figure_names, reproduce, resolve, run_definition
+from toymodels.pipeline import data_groups, default_out, evaluate_run, figure_names, reproduce, resolve, run_definition
 from toymodels.population import Cell
 from toymodels.store import CONFIG, REPORT, read_json
 
@@ -106,8 +106,8 @@ def _dry_run(name: str, preset: str, seeds: int | None, sets: tuple[str, ...], o
     """What `reproduce` would train, and where, without writing anything."""
     recipe, cfg, spec = resolve(name, preset, seeds, sets)
     n = len(spec["instances"])
-    sizes = {tuple(i[k] for k in recipe.data_shape_keys) for i in spec["instances"]}
-    how = "as one program" if len(sizes) == 1 else f"as {len(sizes)} programs, one per {', '.join(recipe.data_shape_keys)}"
+    groups = len(data_groups(recipe, spec["instances"]))
+    how = "as one program" if groups == 1 else f"as {groups} programs, one per {', '.join(recipe.data_shape_keys)}"
     print(f"{name} ({preset}): {n} instance{'s' * (n != 1)} {how}, into {out}")
     for key, value in spec["config"].items():
         print(f"  {key} = {value}")

@@ -93,12 +93,18 @@ def train_run(recipe: Recipe, cfg, spec: dict, out: Path, progress: bool = True,
                  timings=timings)
 
 
-def training_data(recipe: Recipe, cfg, insts: list[dict]):
-    """The run's data: one stack, or (a sweep over a key of `recipe.data_shape_keys`, one
-    process) engine.Grouped, one stack per value, each padded to its own size."""
+def data_groups(recipe: Recipe, insts: list[dict]) -> dict[tuple, list[int]]:
+    """The instances by their values of `recipe.data_shape_keys`: one group per data size."""
     by_shape: dict[tuple, list[int]] = {}
     for i, inst in enumerate(insts):
         by_shape.setdefault(tuple(inst[k] for k in recipe.data_shape_keys), []).append(i)
+    return by_shape
+
+
+def training_data(recipe: Recipe, cfg, insts: list[dict]):
+    """The run's data: one stack, or (a sweep over a key of `recipe.data_shape_keys`, one
+    process) engine.Grouped, one stack per value, each padded to its own size."""
+    by_shape = data_groups(recipe, insts)
     if len(by_shape) == 1 or jax.process_count() > 1:  # under several processes every group would need every process
         return recipe.make_data(cfg, insts)
     groups = tuple(np.array(g) for g in by_shape.values())

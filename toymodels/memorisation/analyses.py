@@ -47,7 +47,6 @@ from toymodels.memorisation.config import Config
 from toymodels.memorisation.model import bce, forward, mlp_layer, run_with_cache
 from toymodels.store import Run
 
-LN2 = float(np.log(2.0))
 # The published capacity of a saturated network, ~2 bits per parameter (Allen-Zhu & Li, Physics
 # of LMs 3.3; docs/papers.md, memorisation): the figures draw it.
 PAPER_BITS_PER_PARAM = 2.0
@@ -87,8 +86,7 @@ def capacity(params: dict, data: dict, n_params, activation: str = "gelu") -> Ca
     correct = ((logits > 0) == (data["labels"] > 0.5)).astype(jnp.float32)
     w = data["table_weight"]
     loss = _wmean(ce, w)
-    # a structured table's held-out pairs test its rule; they are not facts it was given to store
-    bits = jnp.sum(data["train_weight"] > 0) * (LN2 - _wmean(ce, data["train_weight"])) / LN2
+    bits = M.bits_stored(_wmean(ce, data["train_weight"]), data["train_weight"])
     return Capacity(accuracy=_wmean(correct, w), loss=loss, bits=bits, bits_per_param=bits / n_params,
                     train_accuracy=_wmean(correct, data["train_weight"]),
                     test_accuracy=_wmean(correct, data["test_weight"]))

@@ -25,9 +25,10 @@ carry a hidden mask (1 for the instance's first `width` neurons) that multiplies
 activations, and pair weights (0 for pairs outside the instance's n x n table or outside its
 train split). The padded arrays are as large as the largest swept size (`make_data`); the
 parameters are as large as `max_n` / `max_width` and only their leading slice is used. A masked
-neuron's output is exactly 0 and its gradient exactly 0, so neither optimizer moves it (an L-BFGS direction is 0 wherever every gradient so far was 0); weight decay
-shrinks its weights but they never reach the output (tests/test_memorisation_task.py checks a
-masked instance against the narrower model step by step).
+neuron's output is exactly 0 and its gradient exactly 0, so neither optimizer moves it (an
+L-BFGS direction is 0 wherever every gradient so far was 0); weight decay shrinks its weights
+but they never reach the output (tests/test_memorisation_task.py checks a masked instance
+against the narrower model step by step, under each optimizer).
 
 Label kinds (drawn with numpy from `table_seed` and n, the same for every model seed):
     random   iid fair coin per pair: pure memorisation; trains on every pair
@@ -262,6 +263,13 @@ def _weighted_mean(x, w):
     return jnp.sum(x * w) / jnp.maximum(jnp.sum(w), 1.0)
 
 
+def bits_stored(train_loss: jax.Array, train_weight: jax.Array) -> jax.Array:
+    """Bits stored about the facts trained on, n_train (ln 2 - train loss) / ln 2 (n_train = n^2
+    for a random table; a structured table's held-out pairs test its rule, they are not facts it
+    was given to store)."""
+    return jnp.sum(train_weight > 0) * (np.log(2.0) - train_loss) / np.log(2.0)
+
+
 def loss(params: dict, data: dict, activation: str = "gelu", train_embed: bool = False) -> jax.Array:
     """Mean binary cross-entropy over the instance's train pairs."""
     if not train_embed:
@@ -271,8 +279,7 @@ def loss(params: dict, data: dict, activation: str = "gelu", train_embed: bool =
 
 def metrics(params: dict, data: dict, activation: str = "gelu") -> dict[str, jax.Array]:
     """Loss and accuracy on the train pairs, the held-out pairs (0 when none) and the whole table;
-    bits stored about the facts trained on, n_train (ln 2 - train loss) / ln 2 (n_train = n^2 for
-    a random table; a structured table's held-out pairs are a test of the rule, not stored facts)."""
+    bits stored (`bits_stored`)."""
     out_logits = logits(params, data, activation)
     ce = bce(out_logits, data["labels"])
     correct = ((out_logits > 0) == (data["labels"] > 0.5)).astype(jnp.float32)
@@ -281,7 +288,7 @@ def metrics(params: dict, data: dict, activation: str = "gelu") -> dict[str, jax
         w = data[f"{name}_weight"]
         out[f"{name}_loss"] = _weighted_mean(ce, w)
         out[f"{name}_acc"] = _weighted_mean(correct, w)
-    out["bits"] = jnp.sum(data["train_weight"] > 0) * (np.log(2.0) - out["train_loss"]) / np.log(2.0)
+    out["bits"] = bits_stored(out["train_loss"], data["train_weight"])
     return out
 
 
@@ -291,10 +298,10 @@ LBFGS_MAX_STEP = 1.0   # the longest step (global norm over the parameters) one 
 
 
 def optimizer(cfg: Config, hp: dict) -> optax.GradientTransformation:
-    """L-BFGS (optax.lbfgs's parts, with a cap on the step) and a backtracking line search
-    (full batch: the loss each step is the whole table's, so a line search is exact); or AdamW with linear warmup then cosine decay to
-    final_lr_frac of lr (the decay keeps the learning rate proportional, as in PyTorch), the
-    embeddings getting no update unless train_embed. Under L-BFGS the frozen embeddings stay
+    """L-BFGS (optax.lbfgs's parts, with a cap on the step) and a backtracking line search (full
+    batch: the loss each step is the whole table's, so a line search is exact); or AdamW with
+    linear warmup then cosine decay to final_lr_frac of lr (the decay keeps the learning rate
+    proportional, as in PyTorch), the embeddings getting no update unless train_embed. Under L-BFGS the frozen embeddings stay
     put because their gradient is zero (`loss` stops it), so every direction leaves them alone."""
     if cfg.optimizer == "lbfgs":
         return optax.chain(

@@ -34,7 +34,7 @@ PRESETS = {
     "quick": Config(n=16, width=4, max_n=40, max_width=16, d=16, optimizer="lbfgs", steps=10_000, eval_every=200,
                     seeds=2),
     # d = 32, widths 8-32 (1073-4193 parameters), tables 32^2-64^2 pairs, L-BFGS, 10k iterations
-    # (~35 minutes on a 2-core CPU).
+    # (24 minutes on a 2-core CPU while another run shared it).
     "paper": Config(n=32, width=8, max_n=64, max_width=32, d=32, optimizer="lbfgs", steps=10_000, eval_every=250,
                     seeds=2),
 }
